@@ -1,0 +1,18 @@
+# The image behind docker-compose.yml's web, worker and beat services.
+FROM python:3.11-slim
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc pkg-config libmariadb-dev \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY xiaozhi_hub ./xiaozhi_hub
+COPY endpoints ./endpoints
+COPY chathistory ./chathistory
+RUN pip install --no-cache-dir .
+COPY . .
+
+RUN useradd --system --home /app hub && mkdir -p /app/data && chown hub /app/data
+USER hub
+EXPOSE 8000

@@ -1,0 +1,47 @@
+# Two commands for a newcomer:  `make run`  (the hub, one process)  and  `make test`.
+# Both set up what they need first: system headers for mysqlclient, a venv
+# in .venv with the project and its dev tools, a secret key for laptop use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8000
+
+.PHONY: run test setup lint bench clean
+
+run: $(STAMP) data/secret_key
+	@if [ -z "$$SECRET_KEY" ] && [ -z "$$SECRET_KEY_FILE" ]; then export SECRET_KEY_FILE=data/secret_key; fi; \
+	exec $(BIN)/python manage.py runhub --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+$(STAMP): pyproject.toml
+	@if ! pkg-config --exists mysqlclient 2>/dev/null && ! pkg-config --exists mariadb 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing the MariaDB client headers that mysqlclient builds against..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config gcc; \
+	  else \
+	    echo "mysqlclient needs the MariaDB client headers. Run:" >&2; \
+	    echo "    sudo apt-get install libmariadb-dev pkg-config gcc" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+data/secret_key:
+	@mkdir -p data
+	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	@echo "Created data/secret_key (a random SECRET_KEY for this machine)."
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class HubConfig(AppConfig):
+    name = "xiaozhi_hub"
+    verbose_name = "xiaozhi-hub"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from django.contrib import admin
+
+        admin.site.site_header = f"{settings.HUB_NAME} administration"
+        admin.site.site_title = settings.HUB_NAME
+        admin.site.index_title = f"{settings.HUB_NAME}: endpoints, tools and chat history"

@@ -1,0 +1,98 @@
+"""The one broadcast helper: every console event goes out through here.
+
+Producers (Celery tasks, the background runtime, views) call `broadcast`
+or `abroadcast`; open console sockets in the `console.<channel>` group
+receive the frame `{"id": null, "channel", "type", "payload"}`
+(REFERENCE.md §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any, Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+EventType = Literal["hub_status", "hub_probe"]
+
+
+class HubStatusPayload(TypedDict):
+    worker: str
+    pid: int
+    sent_at: str
+
+
+class HubProbePayload(TypedDict):
+    nonce: str
+    worker: str
+    sent_at: str
+
+
+class ConsoleFrame(TypedDict):
+    id: str | None
+    channel: str
+    type: str
+    payload: dict[str, Any]
+
+
+# The handler name on the consumer is derived from this: console_event().
+LAYER_MESSAGE_TYPE = "console.event"
+_GROUP_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+
+# In one-process mode (runhub) the in-memory channel layer's queues belong to
+# the ASGI server's event loop; events from other threads hop onto it.
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def bind_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    global _server_loop
+    _server_loop = loop
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def group_name(channel: str) -> str:
+    """The Channels group for a console channel (group names allow few characters)."""
+    return "console." + _GROUP_UNSAFE.sub("_", channel)[:90]
+
+
+def make_frame(
+    *, channel: str, type: str, payload: dict[str, Any], id: str | None = None
+) -> ConsoleFrame:
+    return {"id": id, "channel": channel, "type": type, "payload": payload}
+
+
+def _group_send(channel: str, event_type: EventType, payload: dict[str, Any]) -> Coroutine:
+    frame = make_frame(channel=channel, type=event_type, payload=dict(payload))
+    layer = get_channel_layer()
+    return layer.group_send(group_name(channel), {"type": LAYER_MESSAGE_TYPE, "frame": frame})
+
+
+def _on_foreign_thread(loop: asyncio.AbstractEventLoop | None) -> bool:
+    return loop is not None and loop.is_running() and loop._thread_id != threading.get_ident()  # noqa: SLF001
+
+
+def broadcast(channel: str, event_type: EventType, payload: dict[str, Any]) -> None:
+    """Send one event to every console socket subscribed to `channel` (sync callers)."""
+    loop = _server_loop
+    if _on_foreign_thread(loop):
+        asyncio.run_coroutine_threadsafe(_group_send(channel, event_type, payload), loop).result(5)
+    else:
+        async_to_sync(lambda: _group_send(channel, event_type, payload))()
+
+
+async def abroadcast(channel: str, event_type: EventType, payload: dict[str, Any]) -> None:
+    """The same for async callers, from any event loop."""
+    loop = _server_loop
+    if _on_foreign_thread(loop):
+        future = asyncio.run_coroutine_threadsafe(_group_send(channel, event_type, payload), loop)
+        await asyncio.wrap_future(future)
+    else:
+        await _group_send(channel, event_type, payload)

@@ -1,0 +1,133 @@
+"""Health checks shared by GET /api/health and `manage.py hub_doctor`.
+
+Each check really talks to its service (a query, a message through the
+channel layer, a broker connection) with a time limit, and reports
+`ok`, `error` (with a masked reason) or `not_configured`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from asgiref.sync import async_to_sync
+from channels.layers import channel_layers
+from django.conf import settings
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
+from kombu import Connection
+
+from .masking import mask_text, mask_url
+
+
+@dataclass
+class CheckResult:
+    status: str  # "ok" | "error" | "not_configured"
+    required: bool
+    detail: str
+    elapsed_ms: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.required and self.status == "error"
+
+
+def check_database() -> CheckResult:
+    connection = connections["default"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        return CheckResult(
+            "error", True, f"{len(pending)} migrations not applied: run `manage.py migrate`"
+        )
+    return CheckResult("ok", True, f"{connection.vendor} {connection.settings_dict['NAME']}")
+
+
+def check_channel_layer() -> CheckResult:
+    """Send one message to a fresh channel and read it back."""
+    layer = channel_layers.make_backend("default")
+
+    async def round_trip() -> None:
+        try:
+            channel = await layer.new_channel("health.")
+            await layer.send(channel, {"type": "health.check"})
+            received = await asyncio.wait_for(layer.receive(channel), settings.HUB_HEALTH_TIMEOUT)
+            if received.get("type") != "health.check":
+                raise RuntimeError(f"read back {received!r}")
+        finally:
+            if hasattr(layer, "close_pools"):
+                await layer.close_pools()
+
+    async_to_sync(round_trip)()
+    kind = "redis" if settings.REDIS_URL else "in-memory (one process)"
+    return CheckResult("ok", True, kind)
+
+
+def check_broker() -> CheckResult:
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("memory://"):
+        return CheckResult(
+            "ok", True, "in-process: tasks run where they are sent (one-process mode)"
+        )
+    with Connection(url, connect_timeout=settings.HUB_HEALTH_TIMEOUT) as connection:
+        connection.ensure_connection(
+            max_retries=1, interval_start=0, timeout=settings.HUB_HEALTH_TIMEOUT
+        )
+    return CheckResult("ok", True, mask_url(url))
+
+
+def check_source_database() -> CheckResult:
+    alias = settings.SOURCE_DATABASE_ALIAS
+    if alias not in settings.DATABASES:
+        return CheckResult("not_configured", False, "ESP32_DATABASE_URL is not set")
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM ai_agent_chat_history LIMIT 1")
+    return CheckResult("ok", False, f"mysql {connection.settings_dict['NAME']}")
+
+
+CHECKS: dict[str, tuple[Callable[[], CheckResult], bool]] = {
+    "database": (check_database, True),
+    "channel_layer": (check_channel_layer, True),
+    "broker": (check_broker, True),
+    # Optional: a down source delays chat sync but the hub keeps serving.
+    "source_database": (check_source_database, False),
+}
+
+
+def run_checks() -> dict[str, CheckResult]:
+    results = {}
+    for name, (check, required) in CHECKS.items():
+        started = time.monotonic()
+        try:
+            result = check()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reported reason
+            reason = str(exc) or type(exc).__name__
+            result = CheckResult("error", required, mask_text(f"{type(exc).__name__}: {reason}"))
+        result.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+        results[name] = result
+    return results
+
+
+def overall_status(results: dict[str, CheckResult]) -> str:
+    if any(r.failed for r in results.values()):
+        return "error"
+    if any(r.status == "error" for r in results.values()):
+        return "degraded"
+    return "ok"
+
+
+def health_report() -> tuple[dict, bool]:
+    """The JSON body of /api/health and whether every required check passed."""
+    results = run_checks()
+    status = overall_status(results)
+    body = {
+        "status": status,
+        "hub": settings.HUB_NAME,
+        "checks": {name: asdict(result) for name, result in results.items()},
+    }
+    return body, status != "error"
