@@ -14,7 +14,13 @@ def main() -> None:
             "Django is not installed here: run `make run` or `make test` once, "
             "or use .venv/bin/python"
         ) from exc
-    execute_from_command_line(sys.argv)
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:
+        # A bad environment variable: one clear line instead of a traceback.
+        sys.exit(f"configuration error: {exc}")
 
 
 if __name__ == "__main__":

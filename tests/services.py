@@ -96,8 +96,10 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def stop(process: subprocess.Popen, *, timeout: float = 15) -> tuple[float, bool]:
-    """SIGTERM, wait for the whole process group to exit.
+def stop(
+    process: subprocess.Popen, *, timeout: float = 15, sig: int = signal.SIGTERM
+) -> tuple[float, bool]:
+    """Signal (SIGTERM by default), then wait for the whole process group to exit.
 
     Returns the seconds it took and whether it stopped by itself (False when
     anything in the group had to be SIGKILLed: a hang or a stray child).
@@ -105,7 +107,7 @@ def stop(process: subprocess.Popen, *, timeout: float = 15) -> tuple[float, bool
     started = time.monotonic()
     pgid = process.pid  # start_new_session: the group id is the leader's pid
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(sig)
     try:
         process.wait(timeout)
         while group_alive(pgid) and time.monotonic() - started < timeout:

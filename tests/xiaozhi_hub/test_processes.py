@@ -11,6 +11,7 @@ import uuid
 import pytest
 import redis
 from django.db import connection
+from django_celery_beat.models import PeriodicTask
 from websockets.exceptions import ConnectionClosed
 
 from tests.livesocket import next_frame, open_console, staff_session_id
@@ -68,7 +69,7 @@ def stack(process_log_dir, settings):
             stop(process)
 
 
-def test_worker_and_beat_broadcasts_reach_a_staff_console_on_daphne(stack):
+def test_worker_and_beat_broadcasts_reach_a_staff_console_on_daphne(stack, process_log_dir):
     port, processes, env = stack
     session_id = staff_session_id()
 
@@ -114,7 +115,13 @@ def test_worker_and_beat_broadcasts_reach_a_staff_console_on_daphne(stack):
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "round trip through worker celery@" in doctor.stdout
 
+    # Beat's schedule is mirrored into the database, where the admin edits it.
+    assert PeriodicTask.objects.filter(name="hub-status", enabled=True).exists()
+
     # Clean stop: every process and every child (prefork pool) is gone.
     for name, process in processes.items():
         took, clean = stop(process)
         assert clean, f"{name} (or a child of it) was still running {took:.1f} s after SIGTERM"
+    worker_log = (process_log_dir / "worker.log").read_text()
+    assert "background runtime started" in worker_log
+    assert "background runtime stopped" in worker_log

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -67,3 +69,32 @@ def test_runhub_serves_health_and_console_broadcasts_and_stops_on_sigterm(
     log = (process_log_dir / "runhub.log").read_text()
     assert "is running at http://127.0.0.1:" in log and "createsuperuser" in log
     assert "xiaozhi-hub stopped." in log
+
+
+def test_runhub_stops_cleanly_on_ctrl_c(tmp_path, process_log_dir):
+    port = free_port()
+    hub = start(
+        [sys.executable, "manage.py", "runhub", "--port", str(port)],
+        hub_env(HUB_DATA_DIR=str(tmp_path)),
+        process_log_dir / "runhub.log",
+    )
+    wait_for_port(port, timeout=60, process=hub)
+    took, clean = stop(hub, timeout=10, sig=signal.SIGINT)
+    assert clean and took < 5 and hub.returncode == 0
+
+
+def test_runhub_on_a_busy_port_says_so(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "manage.py", "runhub", "--port", str(port)],
+            cwd=REPO,
+            env=hub_env(HUB_DATA_DIR=str(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"could not listen on 127.0.0.1:{port} (is the port in use?)" in result.stderr
