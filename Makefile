@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	@if ! pkg-config --exists mysqlclient 2>/dev/null && ! pkg-config --exists mariadb 2>/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing the MariaDB client headers that mysqlclient builds against..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config gcc; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config gcc >/dev/null; \
 	  else \
 	    echo "mysqlclient needs the MariaDB client headers. Run:" >&2; \
 	    echo "    sudo apt-get install libmariadb-dev pkg-config gcc" >&2; \

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
@@ -75,14 +74,22 @@ def _group_send(channel: str, event_type: EventType, payload: dict[str, Any]) ->
     return layer.group_send(group_name(channel), {"type": LAYER_MESSAGE_TYPE, "frame": frame})
 
 
-def _on_foreign_thread(loop: asyncio.AbstractEventLoop | None) -> bool:
-    return loop is not None and loop.is_running() and loop._thread_id != threading.get_ident()  # noqa: SLF001
+def _server_loop_elsewhere() -> asyncio.AbstractEventLoop | None:
+    """The bound server loop when the caller is not already running on it."""
+    loop = _server_loop
+    if loop is None or not loop.is_running():
+        return None
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    return None if here is loop else loop
 
 
 def broadcast(channel: str, event_type: EventType, payload: dict[str, Any]) -> None:
     """Send one event to every console socket subscribed to `channel` (sync callers)."""
-    loop = _server_loop
-    if _on_foreign_thread(loop):
+    loop = _server_loop_elsewhere()
+    if loop is not None:
         asyncio.run_coroutine_threadsafe(_group_send(channel, event_type, payload), loop).result(5)
     else:
         async_to_sync(lambda: _group_send(channel, event_type, payload))()
@@ -90,8 +97,8 @@ def broadcast(channel: str, event_type: EventType, payload: dict[str, Any]) -> N
 
 async def abroadcast(channel: str, event_type: EventType, payload: dict[str, Any]) -> None:
     """The same for async callers, from any event loop."""
-    loop = _server_loop
-    if _on_foreign_thread(loop):
+    loop = _server_loop_elsewhere()
+    if loop is not None:
         future = asyncio.run_coroutine_threadsafe(_group_send(channel, event_type, payload), loop)
         await asyncio.wrap_future(future)
     else:
