@@ -138,4 +138,6 @@ def env_database(name: str, *, default_sqlite: Path | None = None) -> dict | Non
         raise ImproperlyConfigured(f"{name} names no database: {mask_url(value)}")
     if scheme == "mysql":
         config["OPTIONS"] = {**_MYSQL_OPTIONS, **config.get("OPTIONS", {})}
+        # The test database too, whatever the server's default charset is.
+        config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
     return config
