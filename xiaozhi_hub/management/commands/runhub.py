@@ -42,7 +42,7 @@ class Command(BaseCommand):
             endpoints=[f"tcp:port={port}:interface={interface}"],
             signal_handlers=True,
             application_close_timeout=2,
-            ready_callable=lambda: self._on_ready(server, host, port),
+            ready_callable=lambda: self._on_ready(host, port),
         )
         beat = EmbeddedService(
             celery_app, thread=True, scheduler_cls=celery_app.conf.beat_scheduler
@@ -59,7 +59,7 @@ class Command(BaseCommand):
             raise CommandError(f"could not listen on {host}:{port} (is the port in use?)")
         self.stdout.write("xiaozhi-hub stopped.")
 
-    def _on_ready(self, server: Server, host: str, port: int) -> None:
+    def _on_ready(self, host: str, port: int) -> None:
         from twisted.internet import reactor
 
         bind_server_loop(reactor._asyncioEventloop)  # noqa: SLF001
