@@ -17,7 +17,25 @@ from typing import Any, Literal, TypedDict
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-EventType = Literal["hub_status", "hub_probe"]
+EventType = Literal[
+    "hub_status",
+    "hub_probe",
+    "endpoint_health",
+    "chat_update",
+    "sync:progress",
+    "sync:done",
+]
+
+# Console channels (a socket subscribes to these; see the console consumer).
+SYSTEM = "system"
+HEALTH = "health"  # endpoint_health
+SYNC = "sync"  # sync:progress, sync:done
+CHAT = "chat"  # chat_update for every device
+
+
+def chat_channel(device: str) -> str:
+    """The per-device chat channel, `chat:<mac as the source stores it>`."""
+    return f"{CHAT}:{device}"
 
 
 class HubStatusPayload(TypedDict):
@@ -30,6 +48,49 @@ class HubProbePayload(TypedDict):
     nonce: str
     worker: str
     sent_at: str
+
+
+class EndpointHealthPayload(TypedDict):
+    # The same status object as one item of GET /api/status "connections".
+    endpoint: dict[str, Any]
+
+
+class ChatMessagePayload(TypedDict):
+    id: int
+    source_id: int | None
+    device: str | None
+    session_id: str | None
+    agent_id: str | None
+    role: Literal["user", "agent", "tool"]
+    content: str
+    speaker: str | None
+    tool_name: str | None
+    tool_arguments: Any
+    created_at: str
+
+
+class ChatUpdatePayload(TypedDict):
+    # Sent on "chat" and on "chat:<device>" for each device in the batch.
+    device: str | None
+    messages: list[ChatMessagePayload]
+
+
+class SyncProgressPayload(TypedDict):
+    source: str
+    run_id: int
+    rows_read: int
+    rows_written: int
+    cursor: str
+
+
+class SyncDonePayload(TypedDict):
+    source: str
+    run_id: int | None
+    status: Literal["success", "failed", "skipped"]
+    rows_read: int
+    rows_written: int
+    error: str
+    duration_ms: int
 
 
 class ConsoleFrame(TypedDict):

@@ -129,6 +129,15 @@ HUB_STATUS_INTERVAL = env_int("HUB_STATUS_INTERVAL", 15, minimum=1)
 # Seconds each /api/health check may take before it counts as down.
 HUB_HEALTH_TIMEOUT = env_int("HUB_HEALTH_TIMEOUT", 3, minimum=1)
 
+# --- Endpoint pool (endpoints/) -------------------------------------------------
+# (settings of the endpoint pool go here)
+
+# --- Chat history (chathistory/) -------------------------------------------------
+# (settings of the chat-history hub go here)
+
+# --- Live console (xiaozhi_hub/console/, consumers.py) ---------------------------
+# (settings of the live console go here)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
