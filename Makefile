@@ -43,5 +43,9 @@ data/secret_key:
 	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 	@echo "Created data/secret_key (a random SECRET_KEY for this machine)."
 
+# make bench NAME=pool  (runs bench/pool.py; see bench/README.md for the list)
+bench: $(STAMP)
+	$(BIN)/python -m bench.$(NAME)
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
