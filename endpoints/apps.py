@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class EndpointsConfig(AppConfig):
     name = "endpoints"
     verbose_name = "Endpoint pool"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from xiaozhi_hub.runtime import runtime
+
+        if settings.HUB_POOL_ENABLED:
+            from .worker import run_endpoint_pool
+
+            # Runs wherever the runtime starts: the Celery worker and runhub.
+            runtime.register("endpoint-pool", run_endpoint_pool)

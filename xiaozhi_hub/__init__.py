@@ -1,4 +1,2 @@
-# The Celery app is loaded with Django so that @shared_task binds to it.
-from .celery import app as celery_app
-
-__all__ = ("celery_app",)
+# Light on purpose: the pool runtime imports xiaozhi_hub.masking without
+# Django or Celery. The Celery app is loaded in HubConfig.ready() instead.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
@@ -129,10 +128,10 @@ def make_frame(
     return {"id": id, "channel": channel, "type": type, "payload": payload}
 
 
-def _group_send(channel: str, event_type: EventType, payload: dict[str, Any]) -> Coroutine:
+async def _group_send(channel: str, event_type: EventType, payload: dict[str, Any]) -> None:
     frame = make_frame(channel=channel, type=event_type, payload=dict(payload))
     layer = get_channel_layer()
-    return layer.group_send(group_name(channel), {"type": LAYER_MESSAGE_TYPE, "frame": frame})
+    await layer.group_send(group_name(channel), {"type": LAYER_MESSAGE_TYPE, "frame": frame})
 
 
 def _server_loop_elsewhere() -> asyncio.AbstractEventLoop | None:
@@ -153,7 +152,7 @@ def broadcast(channel: str, event_type: EventType, payload: dict[str, Any]) -> N
     if loop is not None:
         asyncio.run_coroutine_threadsafe(_group_send(channel, event_type, payload), loop).result(5)
     else:
-        async_to_sync(lambda: _group_send(channel, event_type, payload))()
+        async_to_sync(_group_send)(channel, event_type, payload)
 
 
 async def abroadcast(channel: str, event_type: EventType, payload: dict[str, Any]) -> None:

@@ -130,13 +130,60 @@ HUB_STATUS_INTERVAL = env_int("HUB_STATUS_INTERVAL", 15, minimum=1)
 HUB_HEALTH_TIMEOUT = env_int("HUB_HEALTH_TIMEOUT", 3, minimum=1)
 
 # --- Endpoint pool (endpoints/) -------------------------------------------------
-# (settings of the endpoint pool go here)
+# Run the pool in this process's background runtime (Celery worker, runhub).
+HUB_POOL_ENABLED = env_bool("HUB_POOL_ENABLED", True)
+# Seconds a worker's claim on an endpoint lasts unless renewed (every TTL/3);
+# a dead worker's endpoints are taken over after at most TTL + TTL/3.
+HUB_POOL_LEASE_TTL = env_int("HUB_POOL_LEASE_TTL", 15, minimum=2)
+# Seconds between the workers' comparisons of the database with what they run
+# (catches edits whose control message was missed).
+HUB_POOL_RECONCILE_INTERVAL = env_int("HUB_POOL_RECONCILE_INTERVAL", 2, minimum=1)
+# Seconds the web process waits for a worker's answer (check health, probe).
+HUB_POOL_CONTROL_TIMEOUT = env_int("HUB_POOL_CONTROL_TIMEOUT", 10, minimum=1)
+# Status-change events kept per endpoint (the health history).
+HUB_POOL_EVENTS_KEPT = env_int("HUB_POOL_EVENTS_KEPT", 200, minimum=1)
 
 # --- Chat history (chathistory/) -------------------------------------------------
-# (settings of the chat-history hub go here)
+# Rows per sync batch (one transaction each), and for a first backfill / full resync.
+HUB_SYNC_BATCH_SIZE = env_int("HUB_SYNC_BATCH_SIZE", 100, minimum=1)
+HUB_SYNC_BACKFILL_BATCH_SIZE = env_int("HUB_SYNC_BACKFILL_BATCH_SIZE", 10000, minimum=1)
+# Seconds a missing source id stays re-checked: longer than any source INSERT transaction.
+HUB_SYNC_GAP_GRACE = env_int("HUB_SYNC_GAP_GRACE", 120, minimum=1)
+# Seconds after which a sync claim with no heartbeat is considered dead (worker killed).
+HUB_SYNC_CLAIM_TIMEOUT = env_int("HUB_SYNC_CLAIM_TIMEOUT", 300, minimum=5)
+# Zone of the source's naive DATETIMEs; empty: the source server's own offset.
+HUB_SOURCE_TIME_ZONE = env_str("HUB_SOURCE_TIME_ZONE", "")
+# Bearer secret of POST /xiaozhi/agent/chat-history/report (the core's server.secret);
+# unset: the endpoint answers that ingest is disabled.
+HUB_REPORT_SECRET = env_secret("HUB_REPORT_SECRET")
+# Keep audioBase64 of reported messages (off: audio is dropped, for privacy).
+HUB_KEEP_AUDIO = env_bool("HUB_KEEP_AUDIO", False)
+# Seconds between a report's time and its source row's created_at that still match.
+HUB_REPORT_MATCH_WINDOW = env_int("HUB_REPORT_MATCH_WINDOW", 10, minimum=0)
 
 # --- Live console (xiaozhi_hub/console/, consumers.py) ---------------------------
-# (settings of the live console go here)
+# Which transport the browser uses: auto = WebSocket, SSE after repeated failures.
+HUB_CONSOLE_TRANSPORT = (env_str("HUB_CONSOLE_TRANSPORT", "auto") or "auto").lower()
+if HUB_CONSOLE_TRANSPORT not in {"auto", "ws", "sse"}:
+    raise ImproperlyConfigured(
+        f"HUB_CONSOLE_TRANSPORT must be auto, ws or sse, got {HUB_CONSOLE_TRANSPORT!r}"
+    )
+# Open console connections (WebSocket + SSE) across all web processes sharing Redis.
+HUB_CONSOLE_MAX_SUBSCRIBERS = env_int("HUB_CONSOLE_MAX_SUBSCRIBERS", 100, minimum=1)
+HUB_CONSOLE_MAX_FRAME_BYTES = env_int("HUB_CONSOLE_MAX_FRAME_BYTES", 65536, minimum=256)
+# Per-connection token bucket: sustained frames per second, and the burst allowed.
+HUB_CONSOLE_RATE = env_int("HUB_CONSOLE_RATE", 20, minimum=1)
+HUB_CONSOLE_BURST = env_int("HUB_CONSOLE_BURST", 40, minimum=1)
+# Seconds between server heartbeats, and the silence after which a client is closed.
+HUB_CONSOLE_HEARTBEAT_INTERVAL = env_int("HUB_CONSOLE_HEARTBEAT_INTERVAL", 20, minimum=1)
+HUB_CONSOLE_HEARTBEAT_TIMEOUT = env_int("HUB_CONSOLE_HEARTBEAT_TIMEOUT", 60, minimum=2)
+# Messages in a chat:snapshot (the last N of a device, or of all devices).
+HUB_CONSOLE_SNAPSHOT_MESSAGES = env_int("HUB_CONSOLE_SNAPSHOT_MESSAGES", 50, minimum=1)
+if REDIS_URL:
+    # channels_redis waits 5 s per blocking pop and redis-py 8 gives up reading
+    # after 5 s by default: under load the reply loses that race, the read fails
+    # and the receiving consumer dies (close 1011). Give reads headroom.
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": 30}]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

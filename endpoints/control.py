@@ -1,0 +1,114 @@
+"""Control messages from web processes (admin, REST, commands) to the pool.
+
+The pool runs in whichever process holds it: Celery workers (production) or
+`runhub` (one process). With REDIS_URL set, messages go out on a Redis
+pub/sub channel that every pool worker subscribes to; each worker acts on
+the endpoints it holds a lease on. Without Redis there is one process, and
+the message is handed to the runtime's loop directly.
+
+Requests that need an answer (check health, probe) carry a `reply_to` Redis
+list; every worker that received the message pushes one reply there and the
+caller collects as many replies as PUBLISH reported receivers, or stops at
+the timeout. Messages that are lost (a worker restarting) do no harm: the
+workers also compare the database with what they run every few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+RELOAD = "reload"  # configuration changed: re-read leases and rows now
+RECONNECT = "reconnect"  # {endpoint_id}
+CHECK = "check"  # {endpoint_id | None} -> {"results": {id: rtt_ms | None}}
+PROBE = "probe"  # {method, params, worker} -> RequestResult as a dict
+OPERATIONS = (RELOAD, RECONNECT, CHECK, PROBE)
+
+REPLY_TTL = 60  # seconds a reply list lives if nobody reads it
+
+
+class PoolUnavailable(RuntimeError):
+    """No running pool answered (no worker, or none within the timeout)."""
+
+
+def _prefix() -> str:
+    layer = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    return f"{layer.get('prefix', 'xiaozhi-hub')}:endpoint-pool"
+
+
+def control_channel() -> str:
+    return f"{_prefix()}:control"
+
+
+@cache
+def _redis_client(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=30)
+
+
+def _redis():
+    return _redis_client(settings.REDIS_URL)
+
+
+def uses_redis() -> bool:
+    return bool(settings.REDIS_URL)
+
+
+def send(op: str, **fields: Any) -> int:
+    """Fire and forget; returns how many pool workers received it (0 when none runs)."""
+    message = {"op": op, **fields}
+    if uses_redis():
+        return int(_redis().publish(control_channel(), json.dumps(message)))
+    from endpoints.worker import local_service
+
+    service = local_service()
+    if service is None:
+        return 0
+    service.submit(message)
+    return 1
+
+
+def request(op: str, *, timeout: float | None = None, **fields: Any) -> list[dict]:
+    """Send a message and return every worker's reply; PoolUnavailable when none answers."""
+    timeout = timeout if timeout is not None else settings.HUB_POOL_CONTROL_TIMEOUT
+    if not uses_redis():
+        from endpoints.worker import local_service
+
+        service = local_service()
+        if service is None:
+            raise PoolUnavailable("the endpoint pool is not running in this process")
+        return [service.call({"op": op, **fields}, timeout=timeout)]
+
+    client = _redis()
+    reply_to = f"{_prefix()}:reply:{uuid.uuid4().hex}"
+    message = {"op": op, "reply_to": reply_to, **fields}
+    receivers = int(client.publish(control_channel(), json.dumps(message)))
+    if receivers == 0:
+        raise PoolUnavailable("no endpoint pool worker is running")
+    replies: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(replies) < receivers:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            item = client.blpop([reply_to], timeout=max(left, 0.01))
+            if item is None:
+                break
+            replies.append(json.loads(item[1]))
+    finally:
+        client.delete(reply_to)
+    if not replies:
+        raise PoolUnavailable(f"no endpoint pool worker answered within {timeout:g} s")
+    if len(replies) < receivers:
+        logger.warning("%d of %d pool workers answered %s", len(replies), receivers, op)
+    return replies

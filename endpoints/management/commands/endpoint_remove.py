@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from endpoints import services
+
+from ._endpoint_args import resolve_endpoint
+
+
+class Command(BaseCommand):
+    help = "Remove an endpoint (by id or name); the pool closes its connection."
+
+    def add_arguments(self, parser):
+        parser.add_argument("endpoint", help="id or name")
+
+    def handle(self, *args, endpoint, **options):
+        target = resolve_endpoint(endpoint)
+        services.endpoint_delete(endpoint_id=target.pk)
+        self.stdout.write(self.style.SUCCESS(f"Removed endpoint {target.pk} {target.name}."))

@@ -1,0 +1,27 @@
+from django.core.management.base import BaseCommand
+
+from endpoints import selectors
+
+from ._endpoint_args import table
+
+
+class Command(BaseCommand):
+    help = "List the configured endpoints (URLs masked)."
+
+    def handle(self, *args, **options):
+        endpoints = selectors.endpoint_list()
+        if not endpoints:
+            self.stdout.write("No endpoints configured. Add one with `manage.py endpoint_add`.")
+            return
+        rows = [
+            [
+                e["id"],
+                e["name"],
+                "yes" if e["enabled"] else "no",
+                e["url"],
+                e["tokenExpiry"],
+                ", ".join(f"{k}={v}" for k, v in e["options"].items()) or "-",
+            ]
+            for e in endpoints
+        ]
+        self.stdout.write(table(rows, ["id", "name", "enabled", "url", "token", "overrides"]))

@@ -1,0 +1,41 @@
+from django.core.management.base import BaseCommand
+
+from endpoints import selectors
+
+from ._endpoint_args import table
+
+
+def _ms(value) -> str:
+    return f"{value:.1f}" if value is not None else "-"
+
+
+class Command(BaseCommand):
+    help = "The live status of every endpoint, as a table."
+
+    def handle(self, *args, **options):
+        status = selectors.pool_status()
+        manager = status["manager"]
+        self.stdout.write(
+            f"{manager['connectedConnections']} of {manager['totalConnections']} connected, "
+            f"{manager['healthyConnections']} healthy; load balancing: "
+            f"{manager['loadBalanceStrategy']}; workers: {', '.join(manager['workers']) or 'none'}"
+        )
+        rows = [
+            [
+                c["id"],
+                c["name"],
+                c["state"],
+                f"{c['healthScore']:.0f}",
+                _ms(c["rttMs"]),
+                _ms(c["rttP95Ms"]),
+                c["consecutiveFailures"],
+                f"{c['successfulRequests']}/{c['totalRequests']}",
+                (f"{c['errorClass']}: " if c["errorClass"] else "") + (c["lastError"] or "-")[:60],
+                "expired" if c["tokenExpired"] else (c["tokenExpiresAt"] or "-")[:10],
+            ]
+            for c in status["connections"]
+        ]
+        if rows:
+            header = ["id", "name", "state", "score", "rtt ms", "p95 ms", "fails", "ok/total",
+                      "last error", "token"]  # fmt: skip
+            self.stdout.write(table(rows, header))

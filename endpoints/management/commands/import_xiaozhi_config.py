@@ -1,0 +1,46 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from endpoints import services
+from endpoints.config_file import ConfigFileError, parse_config_file
+from endpoints.options import BY_FIELD
+
+
+class Command(BaseCommand):
+    help = (
+        "Import endpoints and connection options from the TypeScript client's "
+        "xiaozhi.config.json: all of it in one transaction, or nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="path of xiaozhi.config.json")
+
+    def handle(self, *args, path, **options):
+        try:
+            parsed = parse_config_file(path)
+            report = services.config_import(parsed=parsed)
+        except ConfigFileError as exc:
+            raise CommandError(f"{path}: {exc}; nothing was imported") from None
+        except ValidationError as exc:
+            fields = getattr(exc, "message_dict", {"": exc.messages})
+            problems = "; ".join(
+                f"connectionOptions.{BY_FIELD[f].key}: {' '.join(m)}" if f in BY_FIELD
+                else " ".join(m)
+                for f, m in fields.items()
+            )  # fmt: skip
+            raise CommandError(f"{path}: {problems}; nothing was imported") from None
+        for warning in report["warnings"]:
+            self.stderr.write(self.style.WARNING(f"warning: {warning}"))
+        for label in ("created", "updated", "unchanged"):
+            names = report[label]
+            if names:
+                self.stdout.write(f"{label} {len(names)}: {', '.join(names)}")
+        if report["options"]:
+            keys = ", ".join(BY_FIELD[f].key for f in report["options"])
+            self.stdout.write(f"connection options updated: {keys}")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {len(report['created'])} new, {len(report['updated'])} updated "
+                f"endpoint(s) from {path}."
+            )
+        )
