@@ -1,1 +1,108 @@
-# Admin registrations arrive with the models (see models.py).
+"""Read-only views of the copied history, the sync runs, and the two sync actions."""
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from . import services
+from .models import ChatMessage, ChatSession, Device, SkippedRow, SyncGap, SyncRun, SyncState
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The history is a copy of the source: edits belong there, not here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Device)
+class DeviceAdmin(ReadOnlyAdmin):
+    list_display = ("mac", "alias", "board", "agent", "message_count", "last_message_at")
+    list_filter = ("board", "agent")
+    search_fields = ("mac", "alias", "board")
+    list_select_related = ("agent",)
+
+
+@admin.register(ChatSession)
+class ChatSessionAdmin(ReadOnlyAdmin):
+    list_display = ("session_id", "title", "device", "message_count", "started_at",
+                    "last_message_at")  # fmt: skip
+    list_filter = ("agent",)
+    search_fields = ("session_id", "title", "device__mac", "device__alias")
+    list_select_related = ("device",)
+    date_hierarchy = "last_message_at"
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "device", "role", "short_content", "origin", "source_id")
+    list_filter = ("role", "origin", "agent")
+    search_fields = ("content", "device__mac", "session__session_id", "tool_name", "speaker")
+    list_select_related = ("device",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # no COUNT(*) over millions of rows per page
+
+    @admin.display(description="content")
+    def short_content(self, obj):
+        return obj.content[:80]
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = ("id", "started_at", "finished_at", "status", "trigger", "full", "rows_read",
+                    "rows_written", "rows_skipped", "short_error")  # fmt: skip
+    list_filter = ("status", "trigger", "full")
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return obj.error[:100]
+
+
+@admin.register(SkippedRow)
+class SkippedRowAdmin(ReadOnlyAdmin):
+    list_display = ("source_id", "reason", "run", "recorded_at")
+    search_fields = ("reason",)
+
+
+@admin.register(SyncGap)
+class SyncGapAdmin(ReadOnlyAdmin):
+    list_display = ("source", "first_id", "last_id", "seen_at")
+
+
+@admin.register(SyncState)
+class SyncStateAdmin(ReadOnlyAdmin):
+    list_display = ("source", "status", "cursor", "last_success_at", "last_run_at",
+                    "rows_written_total", "last_error")  # fmt: skip
+    actions = ["sync_now", "resync_from_scratch"]
+
+    @admin.action(description="Sync now")
+    def sync_now(self, request, queryset):
+        self._queue(request, full=False)
+
+    @admin.action(description="Resync from scratch (re-read every source row)")
+    def resync_from_scratch(self, request, queryset):
+        if request.POST.get("confirmed") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Resync chat history from scratch?",
+                "queryset": queryset,
+                "action": "resync_from_scratch",
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/chathistory/confirm_resync.html", context)
+        self._queue(request, full=True)
+        return None
+
+    def _queue(self, request, *, full: bool) -> None:
+        result = services.sync_request(full=full)
+        if result["queued"]:
+            what = "A full resync" if full else "A sync"
+            self.message_user(request, f"{what} was queued; progress shows on the console.")
+        else:
+            self.message_user(request, f"Not queued: {result['reason']}", messages.WARNING)

@@ -1,2 +1,216 @@
-# Models arrive with their feature issues; the app is registered now so that
-# its migrations, admin and tests have a home from the first day.
+"""The hub's own copy of the xiaozhi-esp32-server chat history, and the sync bookkeeping.
+
+Messages come from two places: the periodic sync (they carry `source_id`,
+the source row's id, unique per source) and the real-time report endpoint
+(they carry `report_key`, unique per report, until the sync links them to
+their source row). See docs/chat-history.md for how the two are matched.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+DEFAULT_SOURCE = "esp32"
+
+
+class Role(models.TextChoices):
+    USER = "user", "user"
+    AGENT = "agent", "agent"
+    TOOL = "tool", "tool"
+
+
+class SyncStatus(models.TextChoices):
+    NEVER = "never", "never ran"
+    IN_PROGRESS = "in_progress", "in progress"
+    SUCCESS = "success", "success"
+    FAILED = "failed", "failed"
+
+
+class RunStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "in progress"
+    SUCCESS = "success", "success"
+    FAILED = "failed", "failed"
+    SKIPPED = "skipped", "skipped"
+
+
+class Agent(models.Model):
+    agent_id = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=255, blank=True, default="")
+    # ai_agent.chat_history_conf: 0 none, 1 text, 2 text + audio.
+    chat_history_conf = models.SmallIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name or self.agent_id
+
+
+class Device(models.Model):
+    mac = models.CharField("MAC address", max_length=50, unique=True)
+    alias = models.CharField(max_length=255, blank=True, default="")
+    board = models.CharField(max_length=255, blank=True, default="")
+    firmware = models.CharField(max_length=255, blank=True, default="")
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
+    last_connected_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_message = models.CharField(max_length=200, blank=True, default="")
+    message_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.alias} ({self.mac})" if self.alias else self.mac
+
+
+class ChatSession(models.Model):
+    session_id = models.CharField(max_length=50, unique=True)
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL)
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
+    title = models.CharField(max_length=255, blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    message_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "last_message_at"], name="session_device_last")]
+
+    def __str__(self) -> str:
+        return self.title or self.session_id
+
+
+class ChatMessage(models.Model):
+    class Origin(models.TextChoices):
+        SYNC = "sync", "sync"
+        REPORT = "report", "report"
+
+    source = models.CharField(max_length=32, default=DEFAULT_SOURCE)
+    source_id = models.BigIntegerField(null=True, blank=True)
+    # sha256 of the report's identity: a retried report is recognised by it.
+    report_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # sha256 of device|session|chat_type|content: pairs a report with its source row.
+    # Not indexed: pairs are looked up by device and time (msg_device_time), and a
+    # random 64-character key would make every insert of a backfill a random B-tree write.
+    match_key = models.CharField(max_length=64)
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.SYNC)
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.CASCADE)
+    session = models.ForeignKey(ChatSession, null=True, blank=True, on_delete=models.CASCADE)
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
+    chat_type = models.SmallIntegerField()
+    role = models.CharField(max_length=8, choices=Role.choices)
+    content = models.TextField(blank=True, default="")
+    speaker = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: absent
+    tool_name = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: absent
+    tool_arguments = models.JSONField(null=True, blank=True)
+    audio_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 - NULL: absent
+    created_at = models.DateTimeField()  # milliseconds kept (DATETIME(6) on MySQL)
+    stored_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "source_id"], name="message_source_row")
+        ]
+        indexes = [
+            models.Index(
+                fields=["device", "session", "created_at"], name="msg_device_session_time"
+            ),
+            models.Index(fields=["device", "created_at", "id"], name="msg_device_time"),
+            models.Index(fields=["session", "created_at", "id"], name="msg_session_time"),
+            models.Index(fields=["agent", "created_at"], name="msg_agent_time"),
+            models.Index(fields=["created_at", "id"], name="msg_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:60]}"
+
+
+class ChatAudio(models.Model):
+    """Audio of a reported message, kept only when HUB_KEEP_AUDIO is on."""
+
+    message = models.OneToOneField(ChatMessage, on_delete=models.CASCADE, related_name="audio")
+    data = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"audio of message {self.message_id}"
+
+
+class SyncState(models.Model):
+    """One per source: where the sync is, and who is running it right now."""
+
+    source = models.CharField(max_length=32, unique=True)
+    # Highest source id copied; ids below it that were missing are SyncGap rows.
+    cursor = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)
+    claimed_by = models.CharField(max_length=100, blank=True, default="")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    rows_read_total = models.BigIntegerField(default=0)
+    rows_written_total = models.BigIntegerField(default=0)
+    rows_skipped_total = models.BigIntegerField(default=0)
+    runs_total = models.PositiveIntegerField(default=0)
+    # Fingerprints of the small source tables (devices, agents) last copied.
+    metadata = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.source} @ {self.cursor} ({self.status})"
+
+
+class SyncGap(models.Model):
+    """Source ids below the cursor that were missing when the cursor passed them.
+
+    AUTO_INCREMENT ids are taken at INSERT but become visible at COMMIT, in any
+    order: a missing id may still be an open transaction. Each tick re-reads the
+    open gaps; a gap nobody filled for HUB_SYNC_GAP_GRACE seconds was a rollback
+    or a delete, and is closed.
+    """
+
+    source = models.CharField(max_length=32)
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["source", "first_id"], name="gap_source_first")]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.first_id}..{self.last_id}"
+
+
+class SyncRun(models.Model):
+    source = models.CharField(max_length=32, default=DEFAULT_SOURCE)
+    trigger = models.CharField(max_length=16, default="beat")  # beat, manual, command, api
+    full = models.BooleanField(default=False)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.IN_PROGRESS
+    )
+    cursor_start = models.BigIntegerField(default=0)
+    cursor_end = models.BigIntegerField(default=0)
+    rows_read = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    rows_skipped = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} {self.status}"
+
+
+class SkippedRow(models.Model):
+    """A source row the sync could not copy; recorded once and skipped, never retried blindly."""
+
+    source = models.CharField(max_length=32, default=DEFAULT_SOURCE)
+    source_id = models.BigIntegerField()
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField()
+    raw = models.TextField(blank=True, default="")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "source_id"], name="skipped_source_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} #{self.source_id}: {self.reason[:60]}"

@@ -1,3 +1,25 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from .api import views
+from .api.ingest import ChatReportView
+
+urlpatterns = [
+    # manager-api compatible: xiaozhi-esp32-server's core reports each message here.
+    path("xiaozhi/agent/chat-history/report", ChatReportView.as_view(), name="chat-report"),
+    path("api/v2/devices", views.DeviceListView.as_view(), name="chat-devices"),
+    path(
+        "api/v2/chat-history/<str:device_id>",
+        views.DeviceHistoryView.as_view(),
+        name="chat-device-history",
+    ),
+    path(
+        "api/v2/sessions/<str:session_id>/messages",
+        views.SessionMessagesView.as_view(),
+        name="chat-session-messages",
+    ),
+    path(
+        "api/v2/sessions/<str:device_id>", views.DeviceSessionsView.as_view(), name="chat-sessions"
+    ),
+    path("api/v2/sync/status", views.SyncStatusView.as_view(), name="chat-sync-status"),
+    path("api/v2/sync", views.SyncRequestView.as_view(), name="chat-sync"),
+]

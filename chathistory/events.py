@@ -1,0 +1,102 @@
+"""Console events of the chat-history hub, all through xiaozhi_hub.broadcast."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from asgiref.sync import async_to_sync
+
+from xiaozhi_hub.broadcast import (
+    CHAT,
+    SYNC,
+    ChatMessagePayload,
+    ChatUpdatePayload,
+    SyncDonePayload,
+    SyncProgressPayload,
+    abroadcast,
+    broadcast,
+    chat_channel,
+)
+
+from .models import ChatMessage
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A backfill batch can hold thousands of messages per device; a console shows
+# the newest few, so each chat_update carries at most this many per device.
+MAX_MESSAGES_PER_UPDATE = 50
+# A backfill batch touches hundreds of devices with old messages; live updates
+# go to the most recently active ones, the rest is read from the API on demand.
+MAX_DEVICES_PER_BATCH = 20
+
+
+def newest_per_device(items: Iterable[T], *, device: Callable[[T], str | None], order) -> list[T]:
+    """What one batch's chat_updates carry: the newest messages of the most recently active
+    devices (MAX_MESSAGES_PER_UPDATE each, MAX_DEVICES_PER_BATCH devices), oldest first."""
+    by_device: dict[str | None, list[T]] = defaultdict(list)
+    for item in items:
+        by_device[device(item)].append(item)
+    groups = [sorted(group, key=order)[-MAX_MESSAGES_PER_UPDATE:] for group in by_device.values()]
+    groups.sort(key=lambda group: order(group[-1]), reverse=True)
+    return [item for group in groups[:MAX_DEVICES_PER_BATCH] for item in group]
+
+
+def message_payload(message: ChatMessage) -> ChatMessagePayload:
+    """Needs device, session and agent loaded (select_related) or attached."""
+    return ChatMessagePayload(
+        id=message.pk,
+        source_id=message.source_id,
+        device=message.device.mac if message.device_id else None,
+        session_id=message.session.session_id if message.session_id else None,
+        agent_id=message.agent.agent_id if message.agent_id else None,
+        role=message.role,
+        content=message.content,
+        speaker=message.speaker,
+        tool_name=message.tool_name,
+        tool_arguments=message.tool_arguments,
+        created_at=message.created_at.isoformat(timespec="milliseconds"),
+    )
+
+
+def _safe(channel: str, event_type, payload: dict) -> None:
+    # A console that cannot be reached never fails a sync or an ingest.
+    try:
+        broadcast(channel, event_type, payload)
+    except Exception:  # noqa: BLE001
+        logger.warning("could not broadcast %s on %s", event_type, channel, exc_info=True)
+
+
+def send_chat_updates(messages: Iterable[ChatMessagePayload]) -> None:
+    """One chat_update per device on its own channel, and the same on the global one."""
+    chosen = newest_per_device(
+        messages, device=lambda m: m["device"], order=lambda m: (m["created_at"], m["id"])
+    )
+    by_device: dict[str | None, list[ChatMessagePayload]] = defaultdict(list)
+    for message in chosen:
+        by_device[message["device"]].append(message)
+    events = [ChatUpdatePayload(device=d, messages=items) for d, items in by_device.items()]
+
+    async def send_all() -> None:
+        # One hop into async for the whole batch, not one per event.
+        for payload in events:
+            channels = [CHAT] + ([chat_channel(payload["device"])] if payload["device"] else [])
+            for channel in channels:
+                try:
+                    await abroadcast(channel, "chat_update", payload)
+                except Exception:  # noqa: BLE001
+                    logger.warning("could not broadcast chat_update on %s", channel, exc_info=True)
+
+    if events:
+        async_to_sync(send_all)()
+
+
+def send_progress(payload: SyncProgressPayload) -> None:
+    _safe(SYNC, "sync:progress", payload)
+
+
+def send_done(payload: SyncDonePayload) -> None:
+    _safe(SYNC, "sync:done", payload)

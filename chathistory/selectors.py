@@ -1,0 +1,207 @@
+"""Reads of the chat-history hub (the console, the REST API and the commands use these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.utils import timezone
+
+from xiaozhi_hub.broadcast import ChatMessagePayload
+
+from .events import message_payload
+from .models import (
+    DEFAULT_SOURCE,
+    ChatMessage,
+    ChatSession,
+    Device,
+    Role,
+    SyncGap,
+    SyncRun,
+    SyncState,
+    SyncStatus,
+)
+from .sources.esp32 import source_configured
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="milliseconds") if value else None
+
+
+def device_get(*, mac: str) -> Device:
+    """The device with this MAC as the source stores it; Device.DoesNotExist otherwise."""
+    return Device.objects.select_related("agent").get(mac=mac)
+
+
+def sync_status() -> dict:
+    state = SyncState.objects.filter(source=DEFAULT_SOURCE).first()
+    now = timezone.now()
+    last_success = state.last_success_at if state else None
+    # No COUNT(*) over the messages (seconds on millions of rows): the per-device
+    # counters, plus the few messages without a device (an index range).
+    counted = Device.objects.aggregate(n=Sum("message_count"))["n"] or 0
+    deviceless = ChatMessage.objects.filter(device__isnull=True).count()
+    return {
+        "source": DEFAULT_SOURCE,
+        "configured": source_configured(),
+        "status": state.status if state else SyncStatus.NEVER,
+        "running": bool(state and state.status == SyncStatus.IN_PROGRESS),
+        "last_run_at": _iso(state.last_run_at) if state else None,
+        "last_success_at": _iso(last_success),
+        "last_error": state.last_error if state else "",
+        "lag_seconds": round((now - last_success).total_seconds(), 1) if last_success else None,
+        "cursor": state.cursor if state else 0,
+        "open_gaps": SyncGap.objects.filter(source=DEFAULT_SOURCE).count(),
+        "totals": {
+            "rows_read": state.rows_read_total if state else 0,
+            "rows_written": state.rows_written_total if state else 0,
+            "rows_skipped": state.rows_skipped_total if state else 0,
+            "runs": state.runs_total if state else 0,
+        },
+        "devices": Device.objects.count(),
+        "sessions": ChatSession.objects.count(),
+        "messages": counted + deviceless,
+    }
+
+
+def recent_messages(*, device: str | None, limit: int = 50) -> list[ChatMessagePayload]:
+    """The newest `limit` messages (of one device, or of all), oldest first."""
+    queryset = ChatMessage.objects.all()
+    if device is not None:
+        queryset = queryset.filter(device=device_get(mac=device))
+    newest = list(
+        queryset.select_related("device", "session", "agent").order_by("-created_at", "-id")[
+            : max(0, limit)
+        ]
+    )
+    return [message_payload(m) for m in reversed(newest)]
+
+
+def device_payload(device: Device) -> dict:
+    return {
+        "mac": device.mac,
+        "alias": device.alias,
+        "board": device.board,
+        "firmware": device.firmware,
+        "agent_id": device.agent.agent_id if device.agent_id else None,
+        "agent_name": device.agent.name if device.agent_id else None,
+        "last_connected_at": _iso(device.last_connected_at),
+        "last_message_at": _iso(device.last_message_at),
+        "message_count": device.message_count,
+        "last_message": device.last_message,
+    }
+
+
+def device_queryset(*, search: str = "") -> QuerySet[Device]:
+    queryset = Device.objects.select_related("agent")
+    if search:
+        queryset = queryset.filter(
+            Q(mac__icontains=search) | Q(alias__icontains=search) | Q(board__icontains=search)
+        )
+    return queryset
+
+
+def device_list(*, search: str = "", limit: int = 200) -> list[dict]:
+    devices = device_queryset(search=search).order_by("-last_message_at", "mac")[: max(0, limit)]
+    return [device_payload(d) for d in devices]
+
+
+def session_payload(session: ChatSession) -> dict:
+    return {
+        "session_id": session.session_id,
+        "title": session.title,
+        "started_at": _iso(session.started_at),
+        "last_message_at": _iso(session.last_message_at),
+        "message_count": session.message_count,
+    }
+
+
+def session_queryset(*, device: Device) -> QuerySet[ChatSession]:
+    return ChatSession.objects.filter(device=device)
+
+
+def session_list(*, device: str) -> list[dict]:
+    sessions = session_queryset(device=device_get(mac=device)).order_by("-last_message_at", "-id")
+    return [session_payload(s) for s in sessions]
+
+
+def sync_runs(*, limit: int = 20) -> list[dict]:
+    return [
+        {
+            "id": run.pk,
+            "trigger": run.trigger,
+            "full": run.full,
+            "started_at": _iso(run.started_at),
+            "finished_at": _iso(run.finished_at),
+            "status": run.status,
+            "rows_read": run.rows_read,
+            "rows_written": run.rows_written,
+            "rows_skipped": run.rows_skipped,
+            "error": run.error,
+        }
+        for run in SyncRun.objects.order_by("-started_at", "-id")[: max(0, limit)]
+    ]
+
+
+def message_queryset(
+    *,
+    device: Device | None = None,
+    session: ChatSession | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    role: str | None = None,
+    session_id: str | None = None,
+    search: str = "",
+) -> QuerySet[ChatMessage]:
+    """Messages filtered for the REST API and exports (each filter is optional)."""
+    queryset = ChatMessage.objects.select_related("device", "session", "agent")
+    if device is not None:
+        queryset = queryset.filter(device=device)
+    if session is not None:
+        queryset = queryset.filter(session=session)
+    if session_id:
+        queryset = queryset.filter(session__session_id=session_id)
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
+    if until is not None:
+        queryset = queryset.filter(created_at__lt=until)
+    if role:
+        queryset = queryset.filter(role=role)
+    if search:
+        queryset = queryset.filter(content__icontains=search)
+    return queryset
+
+
+def device_statistics(*, device: Device) -> dict:
+    # One pass over the device's index range: counts and time span per role.
+    per_role = (
+        ChatMessage.objects.filter(device=device)
+        .values_list("role")
+        .annotate(n=Count("id"), first=Min("created_at"), last=Max("created_at"))
+        .values_list("role", "n", "first", "last")
+        .order_by()
+    )
+    by_role, firsts, lasts = {}, [], []
+    for role, count, first, last in per_role:
+        by_role[role] = count
+        firsts.append(first)
+        lasts.append(last)
+    return {
+        "messages": sum(by_role.values()),
+        "by_role": {role: by_role.get(role, 0) for role in Role.values},
+        "sessions": ChatSession.objects.filter(device=device).count(),
+        "first_message_at": _iso(min(firsts, default=None)),
+        "last_message_at": _iso(max(lasts, default=None)),
+    }
+
+
+def chat_totals() -> dict:
+    by_role = dict(ChatMessage.objects.values_list("role").annotate(n=Count("id")))
+    return {
+        "messages": sum(by_role.values()),
+        "by_role": {role: by_role.get(role, 0) for role in Role.values},
+        "by_origin": dict(ChatMessage.objects.values_list("origin").annotate(n=Count("id"))),
+        "devices": Device.objects.count(),
+        "sessions": ChatSession.objects.count(),
+        "counted_on_devices": Device.objects.aggregate(n=Sum("message_count"))["n"] or 0,
+    }

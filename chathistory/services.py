@@ -1,0 +1,107 @@
+"""Writes of the chat-history hub: report ingest and sync requests."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from . import counters, events
+from .models import DEFAULT_SOURCE, ChatAudio, ChatMessage, ChatSession, Device
+from .parsing import match_key, parse_content, preview, report_key
+from .sources.esp32 import source_configured
+from .sources.report import ChatReport
+
+logger = logging.getLogger(__name__)
+
+
+def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
+    """Store one reported message and push it to consoles; (message, created).
+
+    Idempotent: a retried report (same identity) and a report whose source
+    row the sync already copied return the existing message.
+    """
+    key = report_key(
+        mac=report.mac, session_id=report.session_id, chat_type=report.chat_type,
+        raw=report.content, report_time_ms=report.report_time_ms,
+    )  # fmt: skip
+    pair_key = match_key(
+        mac=report.mac, session_id=report.session_id, chat_type=report.chat_type,
+        raw=report.content,
+    )  # fmt: skip
+    created_at = report.created_at
+    Device.objects.get_or_create(mac=report.mac)
+    with transaction.atomic():
+        # The sync locks the same row before it pairs reports with source rows.
+        device = Device.objects.select_for_update().get(mac=report.mac)
+        existing = ChatMessage.objects.filter(report_key=key).first()
+        if existing is not None:
+            return existing, False
+        synced = _synced_twin(device, pair_key, created_at)
+        if synced is not None:
+            synced.report_key = key
+            synced.save(update_fields=["report_key"])
+            return synced, False
+        session = None
+        if report.session_id:
+            session, _ = ChatSession.objects.get_or_create(
+                session_id=report.session_id,
+                defaults={"device": device, "agent_id": device.agent_id},
+            )
+        parsed = parse_content(report.chat_type, report.content)
+        message = ChatMessage.objects.create(
+            source=DEFAULT_SOURCE, source_id=None, report_key=key, match_key=pair_key,
+            origin=ChatMessage.Origin.REPORT, device=device, session=session,
+            agent_id=device.agent_id, chat_type=report.chat_type, role=parsed.role,
+            content=parsed.content, speaker=parsed.speaker, tool_name=parsed.tool_name,
+            tool_arguments=parsed.tool_arguments, created_at=created_at,
+        )  # fmt: skip
+        if report.audio and settings.HUB_KEEP_AUDIO:
+            ChatAudio.objects.create(message=message, data=report.audio)
+        if session is not None:
+            delta = counters.Delta(device_id=device.pk, agent_id=device.agent_id)
+            delta.add(created_at, "")
+            counters.add_session_deltas({session.session_id: delta})
+        device_delta = counters.Delta()
+        device_delta.add(created_at, preview(parsed.content))
+        counters.add_device_deltas({device.mac: device_delta})
+        message.device, message.session = device, session
+        payload = events.message_payload(message)
+        transaction.on_commit(lambda: events.send_chat_updates([payload]))
+    return message, True
+
+
+def _synced_twin(device: Device, pair_key: str, created_at) -> ChatMessage | None:
+    """The synced copy of this report, if the sync got there first and no report claimed it.
+
+    Looked up by device and time (index msg_device_time), then by match key.
+    """
+    window = timedelta(seconds=settings.HUB_REPORT_MATCH_WINDOW)
+    candidates = ChatMessage.objects.filter(
+        device=device,
+        match_key=pair_key,
+        origin=ChatMessage.Origin.SYNC,
+        report_key__isnull=True,
+        created_at__gte=created_at - window,
+        created_at__lte=created_at + window,
+    )
+    return min(candidates, key=lambda m: abs(m.created_at - created_at), default=None)
+
+
+def sync_request(
+    *, full: bool = False, device: str | None = None, session_id: str | None = None
+) -> dict:
+    """Queue a sync now (after the current transaction commits); progress follows on `sync`."""
+    request = {"full": full, "device": device, "session_id": session_id, "source": "esp32"}
+    if not source_configured():
+        return {**request, "queued": False, "reason": "ESP32_DATABASE_URL is not set"}
+    from .tasks import sync_chat_history
+
+    transaction.on_commit(
+        lambda: sync_chat_history.delay(
+            full=full, device=device, session_id=session_id, trigger="manual"
+        )
+    )
+    return {**request, "queued": True}

@@ -1,0 +1,79 @@
+"""Fixtures of the chat-history tests: a real source database behind the `esp32` alias.
+
+The alias is added at fixture time (not in tests/settings.py) so the rest of
+the suite keeps running without a source, as a default deployment does; and
+it is never in a test's `databases`, so pytest-django never creates or
+flushes a test database for it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from tests.services import MYSQL_URL, service_available
+from xiaozhi_hub.env import env_database
+
+from .source_schema import SourceDatabase
+
+ALIAS = "esp32"
+
+
+@pytest.fixture(scope="session")
+def source_database():
+    if not service_available("mysql"):
+        pytest.skip("MariaDB is not reachable")
+    source = SourceDatabase(MYSQL_URL)
+    source.create()
+    yield source
+    source.drop()
+
+
+def _alias_settings(url: str) -> dict:
+    previous = os.environ.get("ESP32_DATABASE_URL")
+    os.environ["ESP32_DATABASE_URL"] = url
+    try:
+        config = env_database("ESP32_DATABASE_URL")
+    finally:
+        if previous is None:
+            os.environ.pop("ESP32_DATABASE_URL")
+        else:
+            os.environ["ESP32_DATABASE_URL"] = previous
+    # As settings.py does for the real alias.
+    config["OPTIONS"]["init_command"] += "; SET SESSION TRANSACTION READ ONLY"
+    return connections.configure_settings({"default": {}, ALIAS: config})[ALIAS]
+
+
+@pytest.fixture
+def esp32(source_database, transactional_db, django_db_blocker):
+    """An empty source database, reachable by the hub as the read-only `esp32` alias."""
+    source_database.truncate()
+    connections.settings[ALIAS] = _alias_settings(source_database.url)
+    # Django's test case refuses connections (from other threads too) to aliases
+    # outside its `databases`; the source is reachable everywhere, as in production.
+    guarded = BaseDatabaseWrapper.ensure_connection
+    real = django_db_blocker._real_ensure_connection
+
+    def ensure_connection(self, *args, **kwargs):
+        target = real if self.alias == ALIAS else guarded
+        return target(self, *args, **kwargs)
+
+    BaseDatabaseWrapper.ensure_connection = ensure_connection
+    try:
+        yield source_database
+    finally:
+        BaseDatabaseWrapper.ensure_connection = guarded
+        connections[ALIAS].close()
+        del connections[ALIAS]
+        del connections.settings[ALIAS]
+
+
+@pytest.fixture
+def staff_client(client, transactional_db):
+    user = get_user_model().objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(user)
+    return client
