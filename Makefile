@@ -33,6 +33,17 @@ $(STAMP): pyproject.toml
 	    exit 1; \
 	  fi; \
 	fi
+	@# The console's browser tests drive Debian's Chromium (tests/console/test_browser.py);
+	@# a CJK font makes Chinese chat text render in it (and in its screenshots).
+	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Chromium for the console's browser tests..."; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null; \
+	  else \
+	    echo "The console's browser tests need Chromium (they are skipped without it). Run:" >&2; \
+	    echo "    sudo apt-get install chromium chromium-driver fonts-wqy-microhei" >&2; \
+	  fi; \
+	fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.core.cache import cache
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from xiaozhi_hub.broadcast import ChatMessagePayload
@@ -172,7 +173,92 @@ def message_queryset(
     return queryset
 
 
+# Columns of a message row for the REST lists: plain dicts, no model instances
+# (building ~50 instances with three related ones each was most of a page's time).
+_MESSAGE_ROW = {
+    "fields": (
+        "id", "source_id", "role", "content", "speaker", "tool_name", "tool_arguments",
+        "created_at",
+    ),
+    "related": {
+        "device_mac": F("device__mac"),
+        "session_key": F("session__session_id"),
+        "agent_key": F("agent__agent_id"),
+    },
+    # The session's own counters, read in the same query (a join on its primary key).
+    "session": {
+        "session_title": F("session__title"),
+        "session_started_at": F("session__started_at"),
+        "session_last_message_at": F("session__last_message_at"),
+        "session_message_count": F("session__message_count"),
+    },
+}  # fmt: skip
+
+
+def message_rows(queryset: QuerySet[ChatMessage], *, with_session: bool = False) -> QuerySet:
+    """`queryset` as plain dicts for `message_row_payload` (and `sessions_with_messages`)."""
+    extra = {**_MESSAGE_ROW["related"], **(_MESSAGE_ROW["session"] if with_session else {})}
+    return queryset.values(*_MESSAGE_ROW["fields"], **extra)
+
+
+def message_row_payload(row: dict) -> ChatMessagePayload:
+    """The same payload as `events.message_payload`, from a `message_rows` dict."""
+    return ChatMessagePayload(
+        id=row["id"],
+        source_id=row["source_id"],
+        device=row["device_mac"],
+        session_id=row["session_key"],
+        agent_id=row["agent_key"],
+        role=row["role"],
+        content=row["content"],
+        speaker=row["speaker"],
+        tool_name=row["tool_name"],
+        tool_arguments=row["tool_arguments"],
+        created_at=row["created_at"].isoformat(timespec="milliseconds"),
+    )
+
+
+def sessions_with_messages(rows: list[dict]) -> list[dict]:
+    """Rows (from `message_rows(..., with_session=True)`) grouped by session, in row order."""
+    sessions: dict[str | None, dict] = {}
+    for row in rows:
+        key = row["session_key"]
+        group = sessions.get(key)
+        if group is None:
+            group = sessions[key] = {
+                "session_id": key,
+                "title": row["session_title"] if key else "",
+                "started_at": _iso(row["session_started_at"]),
+                "last_message_at": _iso(row["session_last_message_at"]),
+                "message_count": row["session_message_count"],
+                "messages": [],
+            }
+        group["messages"].append(message_row_payload(row))
+    return list(sessions.values())
+
+
+# Cached statistics are dropped after this long even if the counters did not move
+# (a source row edited in place and re-read by a resync keeps the counters as they are).
+STATISTICS_CACHE_SECONDS = 300
+
+
 def device_statistics(*, device: Device) -> dict:
+    """Counts by role, sessions and time span of the device's messages.
+
+    The aggregate reads every message row of the device (role is in no index), so it
+    is cached under the device's counters: each stored message bumps `message_count`
+    and `last_message_at` in the same transaction, so a new message means a new key.
+    """
+    moment = device.last_message_at.isoformat() if device.last_message_at else "-"
+    key = f"chathistory:device-statistics:{device.pk}:{device.message_count}:{moment}"
+    statistics = cache.get(key)
+    if statistics is None:
+        statistics = _device_statistics(device)
+        cache.set(key, statistics, STATISTICS_CACHE_SECONDS)
+    return statistics
+
+
+def _device_statistics(device: Device) -> dict:
     # One pass over the device's index range: counts and time span per role.
     per_role = (
         ChatMessage.objects.filter(device=device)

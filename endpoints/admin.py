@@ -14,16 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from endpoints import selectors, services
 from endpoints.models import Endpoint, PoolOptions, PoolWorker
-
-OPTION_FIELDS = (
-    "health_check_interval",
-    "reconnect_interval",
-    "max_reconnect_attempts",
-    "max_reconnect_delay",
-    "connection_timeout",
-    "reconnect_strategy",
-    "jitter",
-)
+from endpoints.options import CONNECTION_FIELDS
 
 
 class EndpointForm(forms.ModelForm):
@@ -40,7 +31,7 @@ class EndpointForm(forms.ModelForm):
 
     class Meta:
         model = Endpoint
-        fields = ("name", "url", "enabled", "health_check_enabled", *OPTION_FIELDS)
+        fields = ("name", "url", "enabled", "health_check_enabled", *CONNECTION_FIELDS)
 
     def clean_url(self) -> str:
         value = self.cleaned_data.get("url", "")
@@ -75,7 +66,7 @@ class EndpointAdmin(admin.ModelAdmin):
         ("Health checks", {"fields": ("health_check_enabled",)}),
         (
             "Connection options (empty: the global value)",
-            {"fields": OPTION_FIELDS, "classes": ("collapse",)},
+            {"fields": CONNECTION_FIELDS, "classes": ("collapse",)},
         ),
         ("Live status", {"fields": ("live_status", "health_history")}),
     )
@@ -211,7 +202,7 @@ class EndpointAdmin(admin.ModelAdmin):
 class PoolOptionsAdmin(admin.ModelAdmin):
     """One row: the changelist opens its form."""
 
-    fields = (*OPTION_FIELDS, "load_balance_strategy", "updated_at")
+    fields = (*CONNECTION_FIELDS, "load_balance_strategy", "updated_at")
     readonly_fields = ("updated_at",)
 
     def changelist_view(self, request, extra_context=None):

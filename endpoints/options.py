@@ -73,6 +73,8 @@ LOAD_BALANCE = OptionSpec(
 )  # fmt: skip
 
 POOL_OPTIONS = (*CONNECTION_OPTIONS, LOAD_BALANCE)
+# The model fields of the per-endpoint connection options (admin forms, services).
+CONNECTION_FIELDS = tuple(spec.field for spec in CONNECTION_OPTIONS)
 BY_KEY = {spec.key: spec for spec in POOL_OPTIONS}
 BY_FIELD = {spec.field: spec for spec in POOL_OPTIONS}
 

@@ -19,25 +19,13 @@ from django.utils import timezone
 from endpoints import control, selectors
 from endpoints.config_file import ParsedConfig
 from endpoints.models import Endpoint, EndpointEvent, EndpointLiveStatus, PoolOptions
-from endpoints.options import LOAD_BALANCE
+from endpoints.options import CONNECTION_FIELDS, LOAD_BALANCE
 from endpoints.pool.status import EndpointStatus
 from xiaozhi_hub.masking import mask_text
 
 logger = logging.getLogger(__name__)
 
-ENDPOINT_FIELDS = {
-    "name",
-    "url",
-    "enabled",
-    "health_check_enabled",
-    "health_check_interval",
-    "reconnect_interval",
-    "max_reconnect_attempts",
-    "max_reconnect_delay",
-    "connection_timeout",
-    "reconnect_strategy",
-    "jitter",
-}
+ENDPOINT_FIELDS = {"name", "url", "enabled", "health_check_enabled", *CONNECTION_FIELDS}
 PROBE_METHODS = ("ping", "roots/list")  # requests an MCP client (the xiaozhi side) answers
 
 

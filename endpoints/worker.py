@@ -90,9 +90,7 @@ class PoolWorkerService:
     ) -> None:
         self.owner = owner or worker_identity()
         self.ttl = float(ttl or settings.HUB_POOL_LEASE_TTL)
-        self.reconcile_interval = float(
-            reconcile_interval or settings.HUB_POOL_RECONCILE_INTERVAL
-        )
+        self.reconcile_interval = float(reconcile_interval or settings.HUB_POOL_RECONCILE_INTERVAL)
         self.pool: EndpointPool | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="endpoint-pool-db")

@@ -1,87 +1,141 @@
-"""The console WebSocket (/ws/console/): staff only, JSON frames of REFERENCE.md §3."""
+"""The console WebSocket (/ws/console/, also /ws/admin/): JSON frames of REFERENCE.md §3.
+
+The protocol lives in xiaozhi_hub/console/ (shared with the SSE fallback);
+this consumer adds what is WebSocket-specific: the handshake, close codes,
+frame size and rate limits, and the heartbeat watchdog. docs/console.md
+documents it for client authors.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
-from .broadcast import group_name, make_frame, now_iso
+from .broadcast import SYSTEM, make_frame, now_iso
+from .console import protocol as p
+from .console.auth import refusal
+from .console.limits import TokenBucket, connections
+from .console.session import ConsoleSession, heartbeat_frame
 
-# Close codes in the 4000-4999 range left for applications (documented in README).
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
+# Re-exported: the foundation's tests and docs refer to them here.
+CLOSE_UNAUTHENTICATED = p.CLOSE_UNAUTHENTICATED
+CLOSE_FORBIDDEN = p.CLOSE_FORBIDDEN
+CLOSE_HEARTBEAT_TIMEOUT = p.CLOSE_HEARTBEAT_TIMEOUT
+CLOSE_TOO_MANY = p.CLOSE_TOO_MANY
+CLOSE_TOO_BIG = p.CLOSE_TOO_BIG
 
-SYSTEM_CHANNEL = "system"
+SYSTEM_CHANNEL = SYSTEM
+
+logger = logging.getLogger(__name__)
 
 
-class ConsoleConsumer(AsyncJsonWebsocketConsumer):
+class ConsoleConsumer(AsyncWebsocketConsumer):
+    # No layer channel per socket: events reach sockets through the process's
+    # fan-out (console/fanout.py), one Redis delivery per process, not per socket.
+    channel_layer_alias = None
+    member = ""  # this socket's entry in the connection registry
+    session: ConsoleSession | None = None
+    watchdog: asyncio.Task | None = None
+
     async def connect(self) -> None:
-        user = self.scope.get("user")
         # Accept first, then close: a close before the handshake completes
         # reaches browsers as a bare HTTP 403 without our code and reason.
         await self.accept()
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED, reason="login required")
+        user = self.scope.get("user")
+        refused = refusal(user, self.scope.get("console_auth_error"))
+        if refused is not None:
+            await self.close(code=refused[0], reason=refused[1])
             return
-        if not user.is_staff:
-            await self.close(code=CLOSE_FORBIDDEN, reason="staff only")
+        self.member = f"ws.{uuid.uuid4().hex}"
+        if not await connections.claim(self.member):
+            await self.close(code=p.CLOSE_TOO_MANY, reason="too many subscribers")
             return
-        self.joined = [group_name(SYSTEM_CHANNEL)]
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        await self.send_json(
+        self.session = ConsoleSession(self._send_text)
+        self.bucket = TokenBucket(rate=settings.HUB_CONSOLE_RATE, burst=settings.HUB_CONSOLE_BURST)
+        self.last_heard = time.monotonic()
+        await self.session.join(SYSTEM)
+        await self.session.send(
             make_frame(
-                channel=SYSTEM_CHANNEL,
+                channel=SYSTEM,
                 type="hello",
-                payload={"user": user.get_username(), "server_time": now_iso()},
+                payload={
+                    "user": user.get_username(),
+                    "server_time": now_iso(),
+                    "transport": "ws",
+                    "heartbeat_interval": settings.HUB_CONSOLE_HEARTBEAT_INTERVAL,
+                    "heartbeat_timeout": settings.HUB_CONSOLE_HEARTBEAT_TIMEOUT,
+                    "max_frame_bytes": settings.HUB_CONSOLE_MAX_FRAME_BYTES,
+                },
             )
         )
+        self.watchdog = asyncio.create_task(self._heartbeat())
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self._end()
+
+    async def _end(self) -> None:
+        if self.watchdog is not None and self.watchdog is not asyncio.current_task():
+            self.watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watchdog
+        self.watchdog = None
+        if self.session is not None:
+            await self.session.leave_all()
+            self.session = None
+        await connections.release(self.member)
+
+    async def _heartbeat(self) -> None:
+        """Send heartbeats; close a client that has been silent past the timeout."""
+        interval = settings.HUB_CONSOLE_HEARTBEAT_INTERVAL
+        timeout = settings.HUB_CONSOLE_HEARTBEAT_TIMEOUT
+        tick = min(interval, timeout / 4)
+        next_beat = time.monotonic() + interval
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if now - self.last_heard > timeout:
+                await self.close(code=p.CLOSE_HEARTBEAT_TIMEOUT, reason="heartbeat timeout")
+                await self._end()
+                return
+            if now >= next_beat and self.session is not None:
+                next_beat = now + interval
+                try:
+                    await self.session.send(heartbeat_frame())
+                except Exception:  # the socket is going away; disconnect() cleans up
+                    logger.debug("console heartbeat not sent", exc_info=True)
+                    return
+                await connections.refresh(self.member)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        # Bad input gets an error frame; it never closes the socket.
-        if text_data is None:
-            await self._error(None, "frames must be JSON text, not binary")
+        if self.session is None:  # refused in connect; the close is on its way
             return
+        self.last_heard = time.monotonic()
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.HUB_CONSOLE_MAX_FRAME_BYTES:
+            await self.close(code=p.CLOSE_TOO_BIG, reason="frame too large")
+            await self._end()
+            return
+        request, problem = None, None
         try:
-            content = json.loads(text_data)
-        except ValueError as exc:
-            await self._error(None, f"invalid JSON: {exc}")
+            request = p.parse_frame(text_data)
+        except p.FrameError as exc:
+            problem = exc
+        if not self.bucket.take():
+            request_id = request.id if request else problem.request_id
+            reason = f"rate limit: at most {settings.HUB_CONSOLE_RATE} frames/s"
+            await self.session.send(p.error(request_id, reason))
             return
-        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-            await self._error(None, 'a frame is an object with a "type" string')
+        if request is None:
+            # Bad input gets an error frame; it never closes the socket.
+            await self.session.send(p.error(problem.request_id, problem.reason))
             return
-        await self.receive_json(content)
+        await self.session.handle(request)
 
-    async def receive_json(self, content: dict[str, Any], **kwargs) -> None:
-        request_id = content.get("id") if isinstance(content.get("id"), str) else None
-        if content["type"] == "heartbeat":
-            await self.send_json(
-                make_frame(
-                    id=request_id,
-                    channel=SYSTEM_CHANNEL,
-                    type="heartbeat",
-                    payload={"server_time": now_iso()},
-                )
-            )
-        else:
-            await self._error(request_id, f"unknown frame type {content['type']!r}")
-
-    async def console_event(self, message: dict[str, Any]) -> None:
-        """A frame from the broadcast helper (layer message type `console.event`)."""
-        await self.send_json(message["frame"])
-
-    async def _error(self, request_id: str | None, reason: str) -> None:
-        await self.send_json(
-            make_frame(
-                id=request_id,
-                channel=SYSTEM_CHANNEL,
-                type="error",
-                payload={"reason": reason},
-            )
-        )
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)

@@ -4,4 +4,6 @@ from .consumers import ConsoleConsumer
 
 websocket_urlpatterns = [
     path("ws/console/", ConsoleConsumer.as_asgi()),
+    # The earlier design's address; same consumer, same protocol.
+    path("ws/admin/", ConsoleConsumer.as_asgi()),
 ]

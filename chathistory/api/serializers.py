@@ -1,13 +1,14 @@
 from rest_framework import serializers
 
-from ..events import message_payload
-from ..models import ChatMessage, Role
-from ..selectors import device_payload, session_payload
+from ..models import Role
+from ..selectors import device_payload, message_row_payload, session_payload
 
 
 class MessageSerializer(serializers.BaseSerializer):
-    def to_representation(self, instance: ChatMessage) -> dict:
-        return dict(message_payload(instance))
+    """A `selectors.message_rows` dict, as the console's message payload."""
+
+    def to_representation(self, instance: dict) -> dict:
+        return dict(message_row_payload(instance))
 
 
 class DeviceSerializer(serializers.BaseSerializer):

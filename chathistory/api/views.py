@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from django.utils import timezone
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
@@ -58,34 +56,19 @@ class DeviceHistoryView(generics.ListAPIView):
 
     def get_queryset(self):
         self.device = _device_or_404(self.kwargs["device_id"])
-        return selectors.message_queryset(device=self.device, **_filters(self.request))
+        messages = selectors.message_queryset(device=self.device, **_filters(self.request))
+        # Plain rows that carry their session's counters: no instances, no session look-up.
+        return selectors.message_rows(messages, with_session=True)
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
-        messages = self.get_serializer(page, many=True).data
-        sessions: OrderedDict[str | None, dict] = OrderedDict()
-        titles = {
-            s.session_id: s
-            for s in ChatSession.objects.filter(
-                session_id__in={m["session_id"] for m in messages if m["session_id"]}
-            )
-        }
-        for message in messages:
-            sid = message["session_id"]
-            if sid not in sessions:
-                base = selectors.session_payload(titles[sid]) if sid in titles else {
-                    "session_id": None, "title": "", "started_at": None,
-                    "last_message_at": None, "message_count": None,
-                }  # fmt: skip
-                sessions[sid] = {**base, "messages": []}
-            sessions[sid]["messages"].append(message)
+        rows = self.paginate_queryset(self.get_queryset())
         body = {
             "device": selectors.device_payload(self.device),
             "statistics": selectors.device_statistics(device=self.device),
             "last_updated": timezone.now().isoformat(timespec="milliseconds"),
             "next": self.paginator.get_next_link(),
             "previous": self.paginator.get_previous_link(),
-            "sessions": list(sessions.values()),
+            "sessions": selectors.sessions_with_messages(rows),
         }
         return Response(body)
 
@@ -109,7 +92,7 @@ class SessionMessagesView(generics.ListAPIView):
             raise NotFound(f"unknown session {self.kwargs['session_id']!r}") from None
         filters = _filters(self.request)
         filters.pop("session_id")
-        return selectors.message_queryset(session=session, **filters)
+        return selectors.message_rows(selectors.message_queryset(session=session, **filters))
 
 
 class SyncStatusView(APIView):

@@ -95,3 +95,32 @@ def test_sync_status_and_request(staff_client, history, settings):
     assert status["lag_seconds"] is not None and status["last_error"] == ""
     response = staff_client.post("/api/v2/sync", {"full": True}, content_type="application/json")
     assert response.status_code == 202 and response.json()["queued"] is True
+
+
+def test_statistics_follow_new_messages(staff_client, history):
+    url = f"/api/v2/chat-history/{MAC}"
+    assert staff_client.get(url).json()["statistics"]["by_role"]["tool"] == 0
+    assert staff_client.get(url).json()["statistics"]["messages"] == 30  # served again
+    history.write(session="s3", chat_type=3, content='[{"type":"tool","text":"x()"}]',
+                  created_at="2025-01-02 04:00:00.000")  # fmt: skip
+    assert run_sync(trigger="test").status == "success"
+    stats = staff_client.get(url).json()["statistics"]
+    assert stats["messages"] == 31 and stats["by_role"]["tool"] == 1 and stats["sessions"] == 3
+    assert stats["last_message_at"].startswith("2025-01-02T04:00:00.000")
+
+
+def test_history_page_queries_do_not_grow_with_the_page(staff_client, history):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for size in (2, 30):
+        url = f"/api/v2/chat-history/{MAC}?page_size={size}"
+        staff_client.get(url)
+        with CaptureQueriesContext(connection) as queries:
+            body = staff_client.get(url).json()
+        assert sum(len(s["messages"]) for s in body["sessions"]) == size
+        counts[size] = len(queries)
+    # Session + user, the device, the page: sessions come with the rows, statistics
+    # from the cache under the device's counters.
+    assert counts == {2: 4, 30: 4}

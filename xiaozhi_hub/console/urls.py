@@ -1,3 +1,14 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import sse, views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("devices/", views.devices, name="devices"),
+    path("devices/<str:device>/", views.transcript, name="transcript"),
+    path("sync/", views.sync, name="sync"),
+    path("events", sse.events, name="events"),
+    path("request", views.RequestView.as_view(), name="request"),
+]

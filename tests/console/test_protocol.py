@@ -1,0 +1,63 @@
+"""The console protocol's pure parts: frame parsing, channel names, sync requests, limits."""
+
+import pytest
+
+from xiaozhi_hub.console import protocol as p
+from xiaozhi_hub.console.limits import TokenBucket
+
+
+def test_a_valid_frame_becomes_a_request():
+    request = p.parse_frame('{"id": "1", "type": "subscribe", "payload": {"channel": "sync"}}')
+    assert request == p.Request(type="subscribe", id="1", payload={"channel": "sync"})
+    assert p.parse_frame('{"type": "heartbeat", "payload": null}').payload == {}
+
+
+@pytest.mark.parametrize(
+    "channel, ok",
+    [
+        ("health", True),
+        ("sync", True),
+        ("chat", True),
+        ("chat:aa:bb:cc:dd:ee:ff", True),
+        ("chat:", False),
+        ("chat:has space", False),
+        ("system", False),
+        ("chat:" + "x" * 65, False),
+        (None, False),
+    ],
+)
+def test_only_console_channels_can_be_subscribed(channel, ok):
+    if ok:
+        assert p.subscribable(channel) == channel
+    else:
+        with pytest.raises(p.FrameError):
+            p.subscribable(channel)
+
+
+@pytest.mark.parametrize(
+    "payload, arguments",
+    [
+        ({}, {"full": False, "device": None, "session_id": None}),
+        ({"full": True}, {"full": True, "device": None, "session_id": None}),
+        ({"device": "aa:bb"}, {"full": False, "device": "aa:bb", "session_id": None}),
+        ({"sessionId": "s-1"}, {"full": False, "device": None, "session_id": "s-1"}),
+        # The earlier design's per-chat shape.
+        ({"chatId": "9f1c-uuid"}, {"full": False, "device": None, "session_id": "9f1c-uuid"}),
+        (
+            {"chatId": "AA-BB-CC-DD-EE-FF"},
+            {"full": False, "device": "AA-BB-CC-DD-EE-FF", "session_id": None},
+        ),  # fmt: skip
+    ],
+)
+def test_sync_start_payloads_map_to_sync_request_arguments(payload, arguments):
+    assert p.sync_arguments(payload) == arguments
+
+
+def test_the_token_bucket_allows_a_burst_then_the_rate():
+    now = [0.0]
+    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    now[0] = 0.5  # one token back after 1/rate seconds
+    assert [bucket.take(), bucket.take()] == [True, False]
+    now[0] = 100  # never more than the burst
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]

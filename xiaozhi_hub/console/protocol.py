@@ -1,0 +1,146 @@
+"""The console protocol (REFERENCE.md §3): frame parsing, channel names, close codes.
+
+Pure functions, shared by the WebSocket consumer and the SSE fallback, so
+both transports accept and refuse exactly the same frames.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from xiaozhi_hub.broadcast import CHAT, HEALTH, SYNC, SYSTEM, make_frame
+
+# Close codes (documented in docs/console.md). 4000-4999 belong to applications.
+CLOSE_UNAUTHENTICATED = 4401  # no session / token
+CLOSE_FORBIDDEN = 4403  # logged in, not staff
+CLOSE_HEARTBEAT_TIMEOUT = 4408  # the client said nothing for HUB_CONSOLE_HEARTBEAT_TIMEOUT
+CLOSE_TOO_MANY = 4429  # HUB_CONSOLE_MAX_SUBSCRIBERS connections are already open
+CLOSE_TOO_BIG = 1009  # RFC 6455 "message too big": frame over HUB_CONSOLE_MAX_FRAME_BYTES
+
+# Requests a client may send; everything else is answered with `error`.
+SUBSCRIBE = "subscribe"
+UNSUBSCRIBE = "unsubscribe"
+HEARTBEAT = "heartbeat"
+SYNC_START = "sync:start"
+ENDPOINT_RECONNECT = "endpoint:reconnect"
+ENDPOINT_CHECK = "endpoint:check"
+REQUEST_TYPES = frozenset(
+    {SUBSCRIBE, UNSUBSCRIBE, HEARTBEAT, SYNC_START, ENDPOINT_RECONNECT, ENDPOINT_CHECK}
+)
+
+# A device id as the source stores it (a MAC, usually); no spaces or control chars.
+_DEVICE = re.compile(r"^[^\s\x00-\x1f]{1,64}$")
+_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+MAX_ID_LENGTH = 100
+
+
+class FrameError(ValueError):
+    """A frame the server refuses; the message is the `error` frame's reason."""
+
+    def __init__(self, reason: str, request_id: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class Request:
+    type: str
+    id: str | None = None
+    channel: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_frame(text: str | None) -> Request:
+    """A client frame as a Request, or FrameError with a reason for the client."""
+    if text is None:
+        raise FrameError("frames must be JSON text, not binary")
+    try:
+        content = json.loads(text)
+    except ValueError as exc:
+        raise FrameError(f"invalid JSON: {exc}") from None
+    if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+        raise FrameError('a frame is an object with a "type" string')
+    request_id = content.get("id")
+    if request_id is not None and (
+        not isinstance(request_id, str) or len(request_id) > MAX_ID_LENGTH
+    ):
+        raise FrameError(f'"id" must be a string of at most {MAX_ID_LENGTH} characters or null')
+    channel = content.get("channel")
+    if channel is not None and not isinstance(channel, str):
+        raise FrameError('"channel" must be a string', request_id)
+    payload = content.get("payload", {})
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise FrameError('"payload" must be an object', request_id)
+    if content["type"] not in REQUEST_TYPES:
+        raise FrameError(f"unknown frame type {content['type']!r}", request_id)
+    return Request(type=content["type"], id=request_id, channel=channel, payload=payload)
+
+
+def subscribable(channel: Any) -> str:
+    """A channel a client may subscribe to, validated: health, sync, chat, chat:<device>."""
+    if not isinstance(channel, str):
+        raise FrameError('subscribe needs payload {"channel": "<name>"}')
+    if channel in (HEALTH, SYNC, CHAT):
+        return channel
+    prefix = CHAT + ":"
+    if channel.startswith(prefix) and _DEVICE.match(channel[len(prefix) :]):
+        return channel
+    raise FrameError(f"unknown channel {channel[:80]!r}; use health, sync, chat or chat:<device>")
+
+
+def chat_device(channel: str) -> str | None:
+    """The device of a `chat:<device>` channel, None for `chat` (all devices)."""
+    return channel.split(":", 1)[1] if channel.startswith(CHAT + ":") else None
+
+
+def sync_arguments(payload: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for chathistory.services.sync_request from a sync:start payload.
+
+    Also accepts the earlier design's per-chat shape {"chatId": ...}: a MAC
+    means that device's history, anything else one session (a chat).
+    """
+    full = payload.get("full", False)
+    device = payload.get("device")
+    session_id = payload.get("session_id", payload.get("sessionId"))
+    chat_id = payload.get("chatId")
+    if chat_id is not None:
+        if not isinstance(chat_id, str) or not chat_id:
+            raise FrameError('"chatId" must be a non-empty string')
+        if _MAC.match(chat_id):
+            device = device or chat_id
+        else:
+            session_id = session_id or chat_id
+    if not isinstance(full, bool):
+        raise FrameError('"full" must be true or false')
+    for name, value in (("device", device), ("session_id", session_id)):
+        if value is not None and (not isinstance(value, str) or not _DEVICE.match(value)):
+            raise FrameError(f'"{name}" must be a short string without spaces')
+    return {"full": full, "device": device, "session_id": session_id}
+
+
+def endpoint_id(payload: dict[str, Any], *, required: bool) -> int | None:
+    value = payload.get("endpoint_id", payload.get("endpointId"))
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FrameError('"endpoint_id" must be a positive integer')
+    return value
+
+
+def ok(request: Request, payload: dict[str, Any] | None = None, *, channel: str | None = None):
+    return make_frame(
+        id=request.id,
+        channel=channel or request.channel or SYSTEM,
+        type="ok",
+        payload=payload or {},
+    )
+
+
+def error(request_id: str | None, reason: str, *, channel: str = SYSTEM):
+    return make_frame(id=request_id, channel=channel, type="error", payload={"reason": reason})

@@ -1,0 +1,148 @@
+"""One console connection's state and request handling, whatever the transport.
+
+The WebSocket consumer and the SSE stream each hand a ConsoleSession a
+`send_text` coroutine. The session joins the process's fan-out for the
+channels it subscribes to, answers requests, and sends every frame through
+`send_text` in protocol order: a subscribe's `ok`, its snapshot, then the
+deltas (those arriving while the snapshot is read are held back, not lost).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from xiaozhi_hub.broadcast import HEALTH, SYNC, SYSTEM, ConsoleFrame, make_frame, now_iso
+from xiaozhi_hub.masking import mask_text
+
+from . import data
+from . import protocol as p
+from .fanout import encode, fanout
+
+logger = logging.getLogger(__name__)
+
+
+async def snapshot_frame(channel: str) -> ConsoleFrame:
+    """The current state of a channel (raises data.UnknownObject for an unknown device)."""
+    if channel == HEALTH:
+        kind, payload = "health:snapshot", await database_sync_to_async(data.health_snapshot)()
+    elif channel == SYNC:
+        kind, payload = "sync:snapshot", await database_sync_to_async(data.sync_snapshot)()
+    else:
+        # An unknown device raises: an error answer, not an empty transcript.
+        device = p.chat_device(channel)
+        payload = await database_sync_to_async(data.chat_snapshot)(device=device)
+        kind = "chat:snapshot"
+    return make_frame(channel=channel, type=kind, payload={**payload, "server_time": now_iso()})
+
+
+def heartbeat_frame(request_id: str | None = None) -> ConsoleFrame:
+    return make_frame(
+        id=request_id, channel=SYSTEM, type=p.HEARTBEAT, payload={"server_time": now_iso()}
+    )
+
+
+class ConsoleSession:
+    def __init__(self, send_text: Callable[[str], Awaitable[None]]) -> None:
+        self.send_text = send_text
+        self.channels: set[str] = set()
+        self.held: list[str] | None = None  # deltas waiting for a snapshot to go out first
+
+    async def send(self, frame: ConsoleFrame) -> None:
+        await self.send_text(encode(frame))
+
+    async def _deliver(self, frame: ConsoleFrame, text: str) -> None:
+        if self.held is not None:
+            self.held.append(text)
+        else:
+            await self.send_text(text)
+
+    async def join(self, channel: str) -> None:
+        await fanout().join(channel, self._deliver)
+        self.channels.add(channel)
+
+    async def leave(self, channel: str) -> None:
+        self.channels.discard(channel)
+        await fanout().leave(channel, self._deliver)
+
+    async def leave_all(self) -> None:
+        for channel in list(self.channels):
+            await self.leave(channel)
+
+    async def subscribe(self, channel: str, request: p.Request | None = None) -> None:
+        """ok + snapshot, then deltas. Joined before the snapshot is read: nothing slips by."""
+        already = channel in self.channels
+        self.held = []
+        try:
+            await self.join(channel)
+            try:
+                snapshot = await snapshot_frame(channel)
+            except data.UnknownObject:
+                if not already:
+                    await self.leave(channel)
+                raise
+            request = request or p.Request(type=p.SUBSCRIBE)
+            await self.send(p.ok(request, {"channel": channel}, channel=channel))
+            await self.send(snapshot)
+        finally:
+            held, self.held = self.held, None
+            for text in held:
+                await self.send_text(text)
+
+    async def handle(self, request: p.Request) -> None:
+        """Answer one request: exactly one frame carries its id (a subscribe adds a snapshot)."""
+        try:
+            await self._dispatch(request)
+        except Exception as exc:
+            await self.send(failure(request, exc))
+
+    async def _dispatch(self, request: p.Request) -> None:
+        payload = request.payload
+        if request.type == p.HEARTBEAT:
+            await self.send(heartbeat_frame(request.id))
+        elif request.type == p.SUBSCRIBE:
+            await self.subscribe(p.subscribable(payload.get("channel")), request)
+        elif request.type == p.UNSUBSCRIBE:
+            channel = p.subscribable(payload.get("channel"))
+            await self.leave(channel)
+            await self.send(p.ok(request, {"channel": channel}, channel=channel))
+        else:
+            result = await database_sync_to_async(perform)(request)
+            await self.send(p.ok(request, result))
+
+
+def perform(request: p.Request) -> dict[str, Any]:
+    """Requests that act on the hub (no subscription state); also the SSE POST endpoint's."""
+    payload = request.payload
+    if request.type == p.SYNC_START:
+        return data.sync_start(**p.sync_arguments(payload))
+    if request.type == p.ENDPOINT_RECONNECT:
+        return data.endpoint_reconnect(endpoint_id=p.endpoint_id(payload, required=True))
+    if request.type == p.ENDPOINT_CHECK:
+        return data.endpoint_check(endpoint_id=p.endpoint_id(payload, required=False))
+    raise p.FrameError(f"{request.type} is not supported here", request.id)
+
+
+def answer(request: p.Request) -> ConsoleFrame:
+    """The one response to a request outside a subscription (sync callers: the POST endpoint)."""
+    try:
+        if request.type == p.HEARTBEAT:
+            return heartbeat_frame(request.id)
+        return p.ok(request, perform(request))
+    except Exception as exc:
+        return failure(request, exc)
+
+
+def failure(request: p.Request, exc: Exception) -> ConsoleFrame:
+    """The error answer for a failed request (call inside `except`)."""
+    if isinstance(exc, p.FrameError):
+        reason = exc.reason
+    elif isinstance(exc, data.UnknownObject | data.Unavailable):
+        reason = str(exc)
+    else:  # a bug or a dependency down: the client still gets an answer
+        logger.exception("console request %s failed", request.type)
+        reason = f"{request.type} failed: {mask_text(str(exc))[:300]}"
+    return p.error(request.id, reason)
