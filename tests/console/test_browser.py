@@ -20,9 +20,9 @@ from django.db import connections as db_connections
 
 from tests.console.helpers import REPORT_SECRET, ingest, ingest_over_http
 from tests.services import (
+    CHROMIUM,
     REDIS_URL,
     REPO,
-    REQUIRE_SERVICES,
     bin_path,
     free_port,
     hub_env,
@@ -31,7 +31,6 @@ from tests.services import (
     wait_for_port,
 )
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
@@ -47,18 +46,9 @@ DEVICE = "aa:bb:cc:dd:ee:01"
 PASSWORD = "console-e2e-" + secrets.token_hex(4)
 
 pytestmark = [
-    pytest.mark.requires_services("mysql", "redis"),
+    pytest.mark.requires_services("mysql", "redis", "chromium"),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium_installed():
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is not installed (make setup installs it as root)"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"HUB_REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
 
 
 # WebSockets that never open, as behind a proxy that blocks them (page.route cannot).
