@@ -169,7 +169,9 @@ async def bench_connect(rows: list) -> None:
         ratio = hundred / one
         rows.append((f"connect 1 endpoint ({label})", ms(one), "", ""))
         rows.append((f"connect 100 endpoints ({label})", ms(hundred), "", ""))
-        rows.append((f"  ratio 100 / 1 ({label})", f"{ratio:.2f}x", "<= 1.2x", _ok(ratio <= 1.2)))
+        rows.append(
+            (f"  ratio 100 / 1 ({label})", f"{ratio:.2f}x", "<= 1.2x", verdict(ratio <= 1.2))
+        )
     rows.append(
         ("  hub CPU per connect (dial + handshake + initialize)", ms(cpu_per_connection), "", "")
     )
@@ -196,7 +198,7 @@ async def bench_memory(rows: list) -> None:
             f"RSS per connection ({MEMORY_ENDPOINTS} endpoints, fd soft limit {limit})",
             f"{per:.1f} KB",
             "<= 150 KB",
-            _ok(per <= 150),
+            verdict(per <= 150),
         )
     )
 
@@ -231,7 +233,7 @@ async def bench_health_cpu(rows: list) -> None:
             f"health CPU, {CPU_ENDPOINTS} endpoints, 30 s default (scaled)",
             f"{at_default:.4f} % of a core",
             "< 0.2 %",
-            _ok(at_default < 0.2),
+            verdict(at_default < 0.2),
         )
     )
 
@@ -265,7 +267,7 @@ async def bench_failover(rows: list) -> None:
             f"failover switch ({len(samples)} failovers), median / p95",
             f"{median:.3f} / {p95:.3f} ms",
             "< 5 ms",
-            _ok(p95 < 5),
+            verdict(p95 < 5),
         )
     )
 
@@ -339,7 +341,7 @@ async def timed_call(ws) -> float:
     return elapsed
 
 
-def _ok(passed: bool) -> str:
+def verdict(passed: bool) -> str:
     return "ok" if passed else "MISSED"
 
 

@@ -10,21 +10,38 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from endpoints import selectors, services
-from endpoints.models import Endpoint
+from endpoints.models import CALL_OUTCOMES, Endpoint, McpServer, Tool
 from endpoints.options import BY_FIELD, CONNECTION_OPTIONS
-from endpoints.serializers import EndpointInputSerializer, PoolOptionsSerializer, ProbeSerializer
+from endpoints.serializers import (
+    SERVER_KEYS,
+    EndpointInputSerializer,
+    McpServerInputSerializer,
+    PoolOptionsSerializer,
+    ProbeSerializer,
+    ToolCallSerializer,
+    ToolPatchSerializer,
+)
 
-_KEYS = {"health_check_enabled": "healthCheckEnabled"}
+_KEYS = {
+    "health_check_enabled": "healthCheckEnabled",
+    "reconnect_on_tools_change": "reconnectOnToolsChange",
+}
 _KEYS.update({spec.field: f"options.{spec.key}" for spec in CONNECTION_OPTIONS})
 
 
-def _as_400(exc: DjangoValidationError, *, pool_options: bool = False) -> ValidationError:
+_SERVER_KEYS = {field: key for key, field in SERVER_KEYS.items()}
+
+
+def _as_400(
+    exc: DjangoValidationError, *, pool_options: bool = False, keys: dict | None = None
+) -> ValidationError:
     """A model validation error as a DRF 400, keyed like the request body."""
     if not hasattr(exc, "error_dict"):
         return ValidationError({"detail": exc.messages})
+    keys = _KEYS if keys is None else keys
     errors = {}
     for field, messages in exc.message_dict.items():
-        key = BY_FIELD[field].key if pool_options and field in BY_FIELD else _KEYS.get(field, field)
+        key = BY_FIELD[field].key if pool_options and field in BY_FIELD else keys.get(field, field)
         errors[key] = messages
     return ValidationError(errors)
 
@@ -51,7 +68,9 @@ class EndpointListView(APIView):
         serializer = EndpointInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = serializer.to_fields(full=False)
-        options = {f: v for f, v in fields.items() if f in BY_FIELD}
+        options = {
+            f: v for f, v in fields.items() if f in BY_FIELD or f == "reconnect_on_tools_change"
+        }
         try:
             endpoint = services.endpoint_create(
                 name=fields["name"],
@@ -141,3 +160,137 @@ class PoolOptionsView(APIView):
         return Response(selectors.pool_options_get())
 
     patch = put
+
+
+# --- upstream MCP servers and their tools -------------------------------------------
+def _server(server_id: int) -> McpServer:
+    try:
+        return McpServer.objects.get(pk=server_id)
+    except McpServer.DoesNotExist:
+        raise NotFound(f"no MCP server with id {server_id}") from None
+
+
+def _tool(tool_id: int) -> Tool:
+    try:
+        return Tool.objects.get(pk=tool_id)
+    except Tool.DoesNotExist:
+        raise NotFound(f"no tool with id {tool_id}") from None
+
+
+class McpServerListView(APIView):
+    """GET/POST /api/mcp-servers (env and header values, URLs masked in every answer)."""
+
+    def get(self, request):
+        return Response(selectors.mcp_server_list())
+
+    def post(self, request):
+        serializer = McpServerInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            server = services.mcp_server_create(**serializer.to_fields())
+        except DjangoValidationError as exc:
+            raise _as_400(exc, keys=_SERVER_KEYS) from None
+        return Response(
+            selectors.mcp_server_detail(server_id=server.pk), status=status.HTTP_201_CREATED
+        )
+
+
+class McpServerDetailView(APIView):
+    def get(self, request, server_id: int):
+        _server(server_id)
+        return Response(selectors.mcp_server_detail(server_id=server_id))
+
+    def patch(self, request, server_id: int):
+        server = _server(server_id)
+        serializer = McpServerInputSerializer(server, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.mcp_server_update(server_id=server_id, data=serializer.to_fields())
+        except DjangoValidationError as exc:
+            raise _as_400(exc, keys=_SERVER_KEYS) from None
+        return Response(selectors.mcp_server_detail(server_id=server_id))
+
+    def delete(self, request, server_id: int):
+        _server(server_id)
+        services.mcp_server_delete(server_id=server_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _bool_param(request, name: str) -> bool | None:
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise ValidationError({name: ["must be true or false"]})
+
+
+def _int_param(request, name: str, *, default: int | None, maximum: int | None = None):
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return default
+    if not value.isdigit():
+        raise ValidationError({name: ["must be a whole number >= 0"]})
+    return min(int(value), maximum) if maximum else int(value)
+
+
+class ToolListView(APIView):
+    """GET /api/tools?server=<id or name>&enabled=true|false: tools with usage."""
+
+    def get(self, request):
+        return Response(
+            selectors.tool_list(
+                server=request.query_params.get("server") or None,
+                enabled=_bool_param(request, "enabled"),
+            )
+        )
+
+
+class ToolDetailView(APIView):
+    def get(self, request, tool_id: int):
+        _tool(tool_id)
+        return Response(selectors.tool_detail(tool_id=tool_id))
+
+    def patch(self, request, tool_id: int):
+        _tool(tool_id)
+        serializer = ToolPatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.tool_update(tool_id=tool_id, data=serializer.to_fields())
+        except DjangoValidationError as exc:
+            keys = {"description_override": "descriptionOverride"}
+            raise _as_400(exc, keys=keys) from None
+        return Response(selectors.tool_detail(tool_id=tool_id))
+
+
+class ToolCallView(APIView):
+    """POST /api/tools/call {name, arguments, timeout?}: one worker runs it, as an endpoint would.
+
+    200 with `result` (isError passes through) or `error` (the JSON-RPC error);
+    503 when no pool runs.
+    """
+
+    def post(self, request):
+        serializer = ToolCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reply = services.tool_call(**serializer.validated_data)
+        return Response(reply, status=503 if reply.get("poolRunning") is False else 200)
+
+
+class ToolCallLogView(APIView):
+    """GET /api/tools/calls?limit=&tool=&outcome=&after=<id>: the tail of the call log."""
+
+    def get(self, request):
+        outcome = request.query_params.get("outcome") or None
+        if outcome is not None and outcome not in CALL_OUTCOMES:
+            raise ValidationError({"outcome": [f"must be one of {', '.join(CALL_OUTCOMES)}"]})
+        return Response(
+            selectors.tool_calls_tail(
+                limit=_int_param(request, "limit", default=50, maximum=1000),
+                tool=request.query_params.get("tool") or None,
+                outcome=outcome,
+                after=_int_param(request, "after", default=None),
+            )
+        )

@@ -1,8 +1,10 @@
 """Reading the existing TypeScript client's `xiaozhi.config.json` (REFERENCE.md §1).
 
 Parsing checks the whole file before anything is written: an error names
-the JSON path of the problem (`mcpEndpoint[2]: not a ws:// or wss:// URL`).
-`mcpServers` belongs to the upstream-tools feature and is left alone here.
+the JSON path of the problem (`mcpEndpoint[2]: not a ws:// or wss:// URL`,
+`mcpServers.amap.url: not an http:// or https:// URL`). Besides endpoints and
+connection options it reads the upstream MCP servers (`mcpServers`) and the
+per-tool switches (`mcpServerConfig.<server>.tools.<tool>.enable`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ValidationError
 
-from endpoints.models import validate_endpoint_url
+from endpoints.models import validate_endpoint_url, validate_upstream_url
 from endpoints.options import BY_KEY, OptionError, value_from_json
+from endpoints.upstreams.naming import server_name_problem
+from xiaozhi_hub.masking import MASK
 
 PLACEHOLDER = "<请填写"
 
@@ -40,9 +44,38 @@ class ImportedEndpoint:
 
 
 @dataclass
+class ImportedServer:
+    """One `mcpServers` entry as McpServer fields (env, headers and URL are secrets)."""
+
+    name: str
+    transport: str
+    command: str = ""
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    url: str = field(default="", repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    path: str = ""
+
+
+@dataclass
+class ImportedToolSetting:
+    """`mcpServerConfig.<server>.tools.<tool>`: enable (and a description) for one tool."""
+
+    server: str
+    tool: str
+    enabled: bool | None = None
+    description: str | None = None
+    path: str = ""
+
+
+@dataclass
 class ParsedConfig:
     endpoints: list[ImportedEndpoint] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)  # model field -> value
+    servers: list[ImportedServer] = field(default_factory=list)
+    tools: list[ImportedToolSetting] = field(default_factory=list)
+    # (path, URL) of endpoints exported without secrets: matched by their masked URL.
+    masked_endpoints: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -90,6 +123,9 @@ def parse_config(data: Any) -> ParsedConfig:
         if not url or PLACEHOLDER in url:
             parsed.warnings.append(f"{path}: skipped, it is still the template placeholder")
             continue
+        if MASK in url:
+            parsed.masked_endpoints.append((path, url))
+            continue
         try:
             validate_endpoint_url(url)
         except ValidationError as exc:
@@ -118,11 +154,121 @@ def parse_config(data: Any) -> ParsedConfig:
                 parsed.options[spec.field] = value_from_json(spec, value)
             except OptionError as exc:
                 raise ConfigFileError(f"connectionOptions.{key}", exc.message) from None
-    if "mcpServers" in data:
-        parsed.warnings.append(
-            "mcpServers: not imported by this command (MCP servers are configured separately)"
-        )
+    parsed.servers = _parse_servers(data.get("mcpServers"))
+    parsed.tools = _parse_tool_settings(data.get("mcpServerConfig"), parsed)
     return parsed
+
+
+def infer_transport(url: str) -> str:
+    """The TypeScript client's rule: a path ending in /sse is SSE, else streamable HTTP."""
+    path = urlsplit(url).path.rstrip("/")
+    return "sse" if path.endswith("/sse") else "streamable-http"
+
+
+def _string_map(value: Any, path: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigFileError(path, "must be an object of names to strings")
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            # The value is a secret: say what is wrong, never what it is.
+            raise ConfigFileError(f"{path}.{key}", f"must be a string, got {type(item).__name__}")
+        out[key] = str(item)
+    return out
+
+
+def _parse_server(name: str, entry: Any, path: str) -> ImportedServer:
+    problem = server_name_problem(name)
+    if problem:
+        raise ConfigFileError(path, problem)
+    if not isinstance(entry, dict):
+        raise ConfigFileError(path, "must be an object")
+    kind = entry.get("type")
+    if kind is not None and kind not in ("stdio", "sse", "streamable-http", "http"):
+        raise ConfigFileError(
+            f"{path}.type", f"must be stdio, sse, streamable-http or http, got {kind!r}"
+        )
+    if kind == "stdio" or (kind is None and "command" in entry):
+        command = entry.get("command")
+        if not isinstance(command, str) or not command.strip():
+            raise ConfigFileError(f"{path}.command", "must be a non-empty string")
+        args = entry.get("args", [])
+        if not isinstance(args, list):
+            raise ConfigFileError(f"{path}.args", "must be an array of strings")
+        for index, arg in enumerate(args):
+            if not isinstance(arg, str):
+                raise ConfigFileError(f"{path}.args[{index}]", "must be a string")
+        return ImportedServer(
+            name=name,
+            transport="stdio",
+            command=command.strip(),
+            args=list(args),
+            env=_string_map(entry.get("env"), f"{path}.env"),
+            path=path,
+        )
+    url = entry.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigFileError(
+            f"{path}.url" if kind else path,
+            "must be a non-empty string" if kind else "needs a command (stdio) or a url",
+        )
+    url = url.strip()
+    try:
+        validate_upstream_url(url)
+    except ValidationError as exc:
+        raise ConfigFileError(f"{path}.url", " ".join(exc.messages)) from None
+    transport = {"sse": "sse", "streamable-http": "streamable-http", "http": "streamable-http"}
+    return ImportedServer(
+        name=name,
+        transport=transport[kind] if kind else infer_transport(url),
+        url=url,
+        headers=_string_map(entry.get("headers"), f"{path}.headers"),
+        path=path,
+    )
+
+
+def _parse_servers(raw: Any) -> list[ImportedServer]:
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise ConfigFileError("mcpServers", "must be an object of server names to servers")
+    return [_parse_server(name, entry, f"mcpServers.{name}") for name, entry in raw.items()]
+
+
+def _parse_tool_settings(raw: Any, parsed: ParsedConfig) -> list[ImportedToolSetting]:
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise ConfigFileError("mcpServerConfig", "must be an object")
+    known = {server.name for server in parsed.servers}
+    settings: list[ImportedToolSetting] = []
+    for server, config in raw.items():
+        path = f"mcpServerConfig.{server}"
+        if not isinstance(config, dict):
+            raise ConfigFileError(path, "must be an object")
+        tools = config.get("tools", {})
+        if not isinstance(tools, dict):
+            raise ConfigFileError(f"{path}.tools", "must be an object of tool names")
+        if server not in known:
+            if tools:
+                parsed.warnings.append(f"{path}: no such server in mcpServers, ignored")
+            continue
+        for tool, options in tools.items():
+            tool_path = f"{path}.tools.{tool}"
+            if not isinstance(options, dict):
+                raise ConfigFileError(tool_path, "must be an object")
+            enabled = options.get("enable")
+            if enabled is not None and not isinstance(enabled, bool):
+                raise ConfigFileError(f"{tool_path}.enable", "must be true or false")
+            description = options.get("description")
+            if description is not None and not isinstance(description, str):
+                raise ConfigFileError(f"{tool_path}.description", "must be a string")
+            if not tool or len(tool) > 200:
+                raise ConfigFileError(tool_path, "the tool name must be 1 to 200 characters")
+            settings.append(ImportedToolSetting(server, tool, enabled, description, tool_path))
+    return settings
 
 
 def parse_config_file(path: str | Path) -> ParsedConfig:

@@ -30,7 +30,10 @@ RELOAD = "reload"  # configuration changed: re-read leases and rows now
 RECONNECT = "reconnect"  # {endpoint_id}
 CHECK = "check"  # {endpoint_id | None} -> {"results": {id: rtt_ms | None}}
 PROBE = "probe"  # {method, params, worker} -> RequestResult as a dict
-OPERATIONS = (RELOAD, RECONNECT, CHECK, PROBE)
+# {name, arguments, call_timeout, worker} -> {"response": JSON-RPC response, "durationMs"}:
+# a test call of an aggregated tool, answered exactly as an endpoint's tools/call would be.
+CALL_TOOL = "call_tool"
+OPERATIONS = (RELOAD, RECONNECT, CHECK, PROBE, CALL_TOOL)
 
 REPLY_TTL = 60  # seconds a reply list lives if nobody reads it
 

@@ -21,4 +21,14 @@ urlpatterns = [
         name="endpoint-check",
     ),
     path("api/pool/options", api.PoolOptionsView.as_view(), name="pool-options"),
+    path("api/mcp-servers", api.McpServerListView.as_view(), name="mcp-server-list"),
+    path(
+        "api/mcp-servers/<int:server_id>",
+        api.McpServerDetailView.as_view(),
+        name="mcp-server-detail",
+    ),
+    path("api/tools", api.ToolListView.as_view(), name="tool-list"),
+    path("api/tools/call", api.ToolCallView.as_view(), name="tool-call"),
+    path("api/tools/calls", api.ToolCallLogView.as_view(), name="tool-call-log"),
+    path("api/tools/<int:tool_id>", api.ToolDetailView.as_view(), name="tool-detail"),
 ]

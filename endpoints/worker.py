@@ -11,6 +11,11 @@ It runs in the Celery worker's main process and in `runhub`. Its loops:
   (endpoints/control.py), answered on the message's reply list.
 - status writer: status changes are written and broadcast at once, counter
   updates at most once a second per endpoint.
+- upstream MCP servers (endpoints/upstreams/): every worker runs every enabled
+  server, since any endpoint it holds may call any tool. The reconcile applies
+  the `McpServer`/`Tool` rows; tool lists found upstream, server status and the
+  tool-call log flow back through endpoints/services.py (the log in batches,
+  at most once a second).
 
 ORM work runs on one dedicated thread (one DB connection, checked and
 renewed periodically), never on the event loop.
@@ -35,8 +40,12 @@ from endpoints import control, selectors, services
 from endpoints.lease import lease_release, lease_round, worker_forget, worker_identity
 from endpoints.pool.config import EndpointConfig
 from endpoints.pool.pool import EndpointPool, NoHealthyEndpoint
+from endpoints.pool.protocol import TOOL_TIMEOUT, error_response
 from endpoints.pool.registry import BuiltinToolRegistry
 from endpoints.pool.status import EndpointStatus
+from endpoints.upstreams.config import ServerConfig, ToolKey, ToolSettings
+from endpoints.upstreams.manager import UpstreamManager
+from endpoints.upstreams.records import CallRecord, ServerStatus, UpstreamTool
 from xiaozhi_hub.broadcast import HEALTH, abroadcast
 from xiaozhi_hub.masking import mask_text
 from xiaozhi_hub.runtime import runtime
@@ -104,6 +113,10 @@ class PoolWorkerService:
         self._dirty: dict[int, EndpointStatus] = {}
         self._last_state: dict[int, str] = {}
         self._background: set[asyncio.Task] = set()
+        self.upstreams: UpstreamManager | None = None
+        self._running_servers: list[ServerConfig] | None = None
+        self._running_tool_settings: dict[ToolKey, ToolSettings] | None = None
+        self._call_records: list[CallRecord] = []
 
     # --- life cycle ---------------------------------------------------------
     async def run(self) -> None:
@@ -111,8 +124,15 @@ class PoolWorkerService:
         self.loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._status_wake = asyncio.Event()
+        self.upstreams = UpstreamManager(
+            builtin=BuiltinToolRegistry(status_provider=self.summary),
+            on_tools_changed=self._tools_changed,
+            on_catalog=self._store_catalog,
+            on_status=self._store_server_status,
+            on_call=self._record_call,
+        )
         self.pool = EndpointPool(
-            registry=BuiltinToolRegistry(status_provider=self.summary),
+            registry=self.upstreams,
             on_status=self._on_status,
             server_name=settings.HUB_NAME,
         )
@@ -138,7 +158,9 @@ class PoolWorkerService:
         # other worker connects while this one still is.
         try:
             await self.pool.close()
+            await self.upstreams.close()
             await self._flush(counters=True)
+            await self._flush_call_records()
             await self._db_call(worker_forget, name=self.owner)
             logger.info("endpoint pool worker %s stopped; leases released", self.owner)
         except Exception:
@@ -164,6 +186,10 @@ class PoolWorkerService:
                 await self._reconcile()
             except Exception:
                 logger.exception("endpoint pool reconcile failed")
+            try:
+                await self._reconcile_upstreams()
+            except Exception:
+                logger.exception("MCP server reconcile failed")
             wait = min(self.reconcile_interval, max(0.05, self._renew_due - time.monotonic()))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
@@ -215,6 +241,63 @@ class PoolWorkerService:
             await self._db_call(lease_release, owner=self.owner, endpoint_ids=release)
             logger.info("worker %s gave back endpoints %s", self.owner, release)
 
+    async def _reconcile_upstreams(self) -> None:
+        servers, tool_settings = await self._db_call(selectors.upstream_configs)
+        if servers != self._running_servers:
+            await self.upstreams.apply(servers)
+            self._running_servers = servers
+        if tool_settings != self._running_tool_settings:
+            await self.upstreams.set_tool_settings(tool_settings)
+            self._running_tool_settings = tool_settings
+
+    # --- upstream MCP servers -------------------------------------------------
+    async def _tools_changed(self) -> None:
+        await self.pool.notify_tools_changed()
+
+    async def _store_catalog(self, server_id: int, tools: list[UpstreamTool]) -> None:
+        try:
+            await self._db_call(services.tool_catalog_store, server_id=server_id, tools=tools)
+        except Exception:
+            logger.exception("could not store the tools of MCP server %s", server_id)
+
+    async def _store_server_status(self, status: ServerStatus) -> None:
+        try:
+            await self._db_call(services.mcp_server_status_store, status=status)
+        except Exception:
+            logger.exception("could not store the status of MCP server %s", status.name)
+
+    async def _record_call(self, record: CallRecord) -> None:
+        self._call_records.append(record)  # written in batches by _status_writer
+
+    async def _flush_call_records(self) -> None:
+        if not self._call_records:
+            return
+        records, self._call_records = self._call_records, []
+        try:
+            await self._db_call(services.tool_calls_record, records=records)
+        except Exception:
+            logger.exception("could not store %d tool-call log entries", len(records))
+
+    async def _call_tool(self, message: dict) -> dict:
+        """A test call (admin, REST, command), answered as an endpoint's tools/call is."""
+        target = message.get("worker")
+        if target is not None and target != self.owner:
+            return {"skipped": True}
+        request = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "tools/call",
+            "params": {"name": message.get("name"), "arguments": message.get("arguments")},
+        }
+        timeout = message.get("call_timeout")
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(float(timeout) if timeout else None):
+                response = await self.pool.serve(request)
+        except TimeoutError:
+            response = error_response(0, TOOL_TIMEOUT, f"no answer within {float(timeout):g} s")
+        return {"response": response, "durationMs": (time.perf_counter() - started) * 1000}
+
     # --- control messages ---------------------------------------------------
     def submit(self, message: dict) -> None:
         """Fire and forget from any thread (one-process mode)."""
@@ -246,6 +329,8 @@ class PoolWorkerService:
                 reply["results"] = await self._check(message.get("endpoint_id"))
             elif op == control.PROBE:
                 reply.update(await self._probe(message))
+            elif op == control.CALL_TOOL:
+                reply.update(await self._call_tool(message))
             else:
                 reply["error"] = f"unknown control operation {op!r}"
         except Exception as exc:
@@ -361,6 +446,7 @@ class PoolWorkerService:
             counters = time.monotonic() - last_counters >= COUNTER_FLUSH_INTERVAL
             if counters:
                 last_counters = time.monotonic()
+                await self._flush_call_records()
             await self._flush(counters=counters)
 
     async def _flush(self, *, counters: bool) -> None:

@@ -142,6 +142,12 @@ HUB_POOL_RECONCILE_INTERVAL = env_int("HUB_POOL_RECONCILE_INTERVAL", 2, minimum=
 HUB_POOL_CONTROL_TIMEOUT = env_int("HUB_POOL_CONTROL_TIMEOUT", 10, minimum=1)
 # Status-change events kept per endpoint (the health history).
 HUB_POOL_EVENTS_KEPT = env_int("HUB_POOL_EVENTS_KEPT", 200, minimum=1)
+# The tool-call log (endpoints.ToolCall): rows older than this many days, and the
+# oldest beyond this many rows, are deleted by the worker that stores new calls
+# (at most once a minute). Arguments and results are cut to this many characters.
+HUB_TOOL_LOG_RETENTION_DAYS = env_int("HUB_TOOL_LOG_RETENTION_DAYS", 7, minimum=1)
+HUB_TOOL_LOG_MAX_ROWS = env_int("HUB_TOOL_LOG_MAX_ROWS", 100000, minimum=100)
+HUB_TOOL_LOG_MAX_CHARS = env_int("HUB_TOOL_LOG_MAX_CHARS", 2000, minimum=100)
 
 # --- Chat history (chathistory/) -------------------------------------------------
 # Rows per sync batch (one transaction each), and for a first backfill / full resync.

@@ -48,6 +48,9 @@ class EndpointConfig:
     enabled: bool = True
     health_check_enabled: bool = True
     options: ConnectionOptions = ConnectionOptions()
+    # Reconnect (besides notifying) when the tool list changes: for peers that
+    # ignore notifications/tools/list_changed and only list tools after initialize.
+    reconnect_on_tools_change: bool = False
 
     def __post_init__(self) -> None:
         if not self.url.lower().startswith(("ws://", "wss://")):

@@ -42,6 +42,7 @@ from .config import EndpointConfig
 from .errors import Failure, HealthFailure, ProtocolFailure, classify
 from .health import HealthTracker
 from .protocol import McpServerHandler, encode, parse_frame
+from .registry import calling_endpoint
 from .status import RECONNECT_HISTORY, EndpointStatus
 from .tokens import token_expiry
 
@@ -164,7 +165,7 @@ class EndpointConnection:
         self._wake.set()
 
     async def rename(self, config: EndpointConfig) -> None:
-        """Take a config that differs only in its name; the connection stays."""
+        """Take a config that differs only in name or tool-change handling; the connection stays."""
         self.config = config
         self.status.name = config.name
         await self._emit(False)
@@ -436,6 +437,7 @@ class EndpointConnection:
                 task.cancel()  # the peer gave up on it and expects no answer
 
     async def _answer(self, ws: ClientConnection, message: dict) -> None:
+        calling_endpoint.set(self.config.id)  # this task's own context: no reset needed
         reply = await self._handler.respond(message)
         await self._send(ws, reply)
         if message["method"] == "tools/call":

@@ -215,11 +215,22 @@ class EndpointPool:
             attempts,
         )
 
+    async def serve(self, request: dict) -> dict:
+        """Answer a JSON-RPC request exactly as an endpoint's peer would be answered
+        (test calls from the admin, REST and commands)."""
+        return await self._handler.respond(request)
+
     async def notify_tools_changed(self) -> None:
-        """`notifications/tools/list_changed` to every initialized peer."""
+        """`notifications/tools/list_changed` to every initialized peer; a reconnect for
+        the endpoints configured to want one instead."""
+        connections = list(self._connections.values())
         await asyncio.gather(
-            *(c.notify("notifications/tools/list_changed") for c in self._connections.values())
-        )
+            *(
+                c.reconnect() if c.config.reconnect_on_tools_change and c.status.initialized
+                else c.notify("notifications/tools/list_changed")
+                for c in connections
+            )
+        )  # fmt: skip
 
     # -- reads -----------------------------------------------------------------
 
@@ -245,7 +256,7 @@ class EndpointPool:
 
 
 def _same_connection(old: EndpointConfig, new: EndpointConfig) -> bool:
-    """True when only the name differs (the live connection can stay)."""
+    """True when only the name or tool-change handling differs (the connection can stay)."""
     return (old.url, old.enabled, old.health_check_enabled, old.options) == (
         new.url,
         new.enabled,

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Protocol
 
 from mcp import types
+
+# The endpoint whose peer sent the tools/call being served (for the call log);
+# set by the connection around each answer, None for calls from elsewhere.
+calling_endpoint: ContextVar[int | None] = ContextVar("calling_endpoint", default=None)
 
 
 class ToolNotFound(Exception):

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -38,6 +39,13 @@ def staff_user(db):
 @pytest.fixture
 def staff_client(staff_user):
     client = APIClient()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def admin_client(staff_user):
+    client = Client()
     client.force_login(staff_user)
     return client
 

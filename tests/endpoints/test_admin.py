@@ -1,7 +1,6 @@
 """Admin: list columns, the write-only URL field, actions, global options; no token in HTML."""
 
 import pytest
-from django.test import Client
 
 from endpoints.lease import lease_round
 from endpoints.models import Endpoint, PoolOptions
@@ -12,13 +11,6 @@ from tests.endpoints.conftest import SECRET_MARK, secret_url
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/endpoints/endpoint/"
-
-
-@pytest.fixture
-def admin_client(staff_user):
-    client = Client()
-    client.force_login(staff_user)
-    return client
 
 
 @pytest.fixture

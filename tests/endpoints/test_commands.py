@@ -95,7 +95,7 @@ def test_import_creates_endpoints_skips_placeholders_and_sets_options(tmp_path):
     out, err = run("import_xiaozhi_config", path)
     assert "created 2: agent-101, agent-102" in out
     assert "mcpEndpoint[1]: skipped, it is still the template placeholder" in err
-    assert "mcpServers: not imported" in err
+    assert "MCP servers created 1: calculator" in out
     assert "connection options updated:" in out and SECRET_MARK not in out + err
     options = PoolOptions.load()
     assert (options.health_check_interval, options.max_reconnect_attempts) == (20.0, 5)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -77,17 +78,15 @@ def connected(peer, token: str) -> bool:
     )
 
 
-def test_runhub_applies_rest_changes_to_the_running_pool(tmp_path, process_log_dir, peer_thread):
-    first, second = peer_thread.peer(), peer_thread.peer()
-    token = secret_token("runhub")
+@contextmanager
+def runhub_with_api(tmp_path, log_path):
+    """`runhub` on SQLite in tmp_path, with a staff API token; stopped cleanly after.
+
+    It reconciles rarely (60 s), so a change can only arrive through the control message.
+    """
     port = free_port()
-    # Reconcile rarely: a change must arrive through the control message, not the poll.
     env = hub_env(HUB_DATA_DIR=str(tmp_path), HUB_POOL_RECONCILE_INTERVAL="60")
-    hub = start(
-        [sys.executable, "manage.py", "runhub", "--port", str(port)],
-        env,
-        process_log_dir / "runhub.log",
-    )
+    hub = start([sys.executable, "manage.py", "runhub", "--port", str(port)], env, log_path)
     try:
         wait_for_port(port, timeout=60, process=hub)
         key = subprocess.run(
@@ -99,8 +98,16 @@ def test_runhub_applies_rest_changes_to_the_running_pool(tmp_path, process_log_d
             timeout=60,
             check=True,
         ).stdout.strip()
-        api = Api(port, key)
+        yield Api(port, key)
+    finally:
+        took, clean = stop(hub, timeout=15)
+    assert clean, f"runhub did not stop cleanly ({took:.1f} s)"
 
+
+def test_runhub_applies_rest_changes_to_the_running_pool(tmp_path, process_log_dir, peer_thread):
+    first, second = peer_thread.peer(), peer_thread.peer()
+    token = secret_token("runhub")
+    with runhub_with_api(tmp_path, process_log_dir / "runhub.log") as api:
         code, created = api("POST", "/api/endpoints", {"name": "a", "url": first.url(token)})
         assert code == 201, created
         assert SECRET_MARK not in json.dumps(created)
@@ -130,9 +137,6 @@ def test_runhub_applies_rest_changes_to_the_running_pool(tmp_path, process_log_d
         assert code == 204
         wait_until(lambda: second.live[token] == 0, timeout=5, message="removed but still open")
         assert first.most[token] == 1 and second.most[token] == 1
-    finally:
-        took, clean = stop(hub, timeout=10)
-    assert clean, f"runhub did not stop cleanly ({took:.1f} s)"
     log = (process_log_dir / "runhub.log").read_text()
     assert "endpoint pool worker" in log and "leases released" in log
     assert SECRET_MARK not in log

@@ -8,8 +8,9 @@ from endpoints.options import BY_FIELD
 
 class Command(BaseCommand):
     help = (
-        "Import endpoints and connection options from the TypeScript client's "
-        "xiaozhi.config.json: all of it in one transaction, or nothing."
+        "Import endpoints, connection options, MCP servers (mcpServers) and tool switches "
+        "(mcpServerConfig) from the TypeScript client's xiaozhi.config.json: all of it in "
+        "one transaction, or nothing."
     )
 
     def add_arguments(self, parser):
@@ -35,6 +36,12 @@ class Command(BaseCommand):
             names = report[label]
             if names:
                 self.stdout.write(f"{label} {len(names)}: {', '.join(names)}")
+        for label in ("created", "updated", "unchanged"):
+            names = report[f"servers_{label}"]
+            if names:
+                self.stdout.write(f"MCP servers {label} {len(names)}: {', '.join(names)}")
+        if report["tools"]:
+            self.stdout.write(f"tool settings applied: {report['tools']}")
         if report["options"]:
             keys = ", ".join(BY_FIELD[f].key for f in report["options"])
             self.stdout.write(f"connection options updated: {keys}")

@@ -14,7 +14,7 @@ from endpoints.pool import (
 )
 from tests.endpoints.peers import XiaozhiPeer
 
-from .conftest import endpoint, wait_state
+from .conftest import endpoint, wait_state, wait_until
 
 
 async def test_sdk_client_round_trip(pool, peer):
@@ -207,3 +207,26 @@ async def test_a_hanging_tool_is_answered_with_a_timeout():
             assert reply["error"]["code"] == -32002
     finally:
         await pool.close()
+
+
+async def test_tool_changes_reconnect_endpoints_that_ask_for_it_and_notify_the_rest(pool):
+    async with XiaozhiPeer() as notified, XiaozhiPeer() as redialled:
+        await pool.apply(
+            [endpoint(1, notified), endpoint(2, redialled, reconnect_on_tools_change=True)]
+        )
+        first = await redialled.wait_connection()
+        await notified.wait_connection()
+        await wait_state(pool, 2, "connected")
+
+        await pool.notify_tools_changed()
+        await notified.connections[0].wait_notification("notifications/tools/list_changed")
+        await wait_until(lambda: len(redialled.connections) == 2)
+        await asyncio.wait_for(first.closed.wait(), 5)
+        assert "notifications/tools/list_changed" not in first.notifications
+        assert len(notified.connections) == 1
+
+        # Switching the option on or off keeps the live connection.
+        await pool.apply(
+            [endpoint(1, notified, reconnect_on_tools_change=True), endpoint(2, redialled)]
+        )
+        assert len(notified.connections) == 1 and not notified.connections[0].closed.is_set()

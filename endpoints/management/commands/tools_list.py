@@ -1,0 +1,49 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from endpoints import selectors
+from endpoints.models import McpServer
+
+from ._endpoint_args import table
+from ._tool_args import when
+
+
+def clash_note(tool: dict) -> str:
+    shadowed_by = tool["enabled"] and tool["shadowedBy"]
+    return f"not offered: name clash with {shadowed_by!r}" if shadowed_by else ""
+
+
+class Command(BaseCommand):
+    help = (
+        "List the aggregated tools with usage. By default only the enabled tools the "
+        "servers currently list; --all shows disabled and no longer listed ones too."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--server", help="only this server (id or name)")
+        parser.add_argument("--all", action="store_true", help="include disabled/unlisted tools")
+
+    def handle(self, *args, server, all, **options):
+        if server and not (
+            McpServer.objects.filter(name=server).exists()
+            or (server.isdigit() and McpServer.objects.filter(pk=int(server)).exists())
+        ):
+            raise CommandError(f"no MCP server with id or name {server!r}")
+        tools = selectors.tool_list(server=server)
+        if not all:
+            tools = [t for t in tools if t["enabled"] and t["available"]]
+        if not tools:
+            self.stdout.write("No tools." + ("" if all else " (--all shows every tool)"))
+            return
+        rows = [
+            [
+                t["name"],
+                "yes" if t["enabled"] else "no",
+                "yes" if t["available"] else "no",
+                t["usageCount"],
+                when(t["lastUsedAt"]),
+                (clash_note(t) or t["lastError"] or "-")[:60],
+            ]
+            for t in tools
+        ]
+        header = ["tool", "enabled", "available", "calls", "last used", "last error"]
+        self.stdout.write(table(rows, header))

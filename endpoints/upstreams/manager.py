@@ -1,0 +1,382 @@
+"""UpstreamManager: the pool's ToolRegistry over every upstream MCP server.
+
+Exposed names are `naming.exposed_name(server, tool)`. The offered list is
+the builtin tools, then the enabled tools of ready servers in (server id,
+upstream name) order. When two tools map to one exposed name (or one equals a
+builtin name) the first in that order is offered and the others are reported
+by `collisions()` and a warning, never silently shadowed. Names are claimed
+by every known tool of an enabled server, ready or not, so a server going
+down does not hand its names to another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mcp import types
+from mcp.shared.exceptions import MCPError
+
+from ..pool.registry import (
+    ToolNotFound,
+    ToolRegistry,
+    ToolTimeout,
+    ToolUnavailable,
+    calling_endpoint,
+)
+from .config import ServerConfig, ToolKey, ToolSettings
+from .naming import exposed_name, server_name_problem, split_exposed
+from .records import CallRecord, ServerStatus, UpstreamTool
+from .replica import describe
+from .server import CallOutcome, UpstreamServer
+
+logger = logging.getLogger("endpoints.upstreams")
+
+DEBOUNCE = 0.1  # seconds: one tools-changed notification per burst
+DEFAULT_SETTINGS = ToolSettings()
+
+
+class UpstreamError(Exception):
+    """The upstream answered the call with a JSON-RPC error (→ -32000 for the peer)."""
+
+
+@dataclass(frozen=True)
+class ExposedTool:
+    name: str  # what endpoints see
+    server_id: int
+    server_name: str
+    upstream: UpstreamTool
+    enabled: bool
+    collision: str | None = None  # why it is not offered: the name's owner
+    settings: ToolSettings = DEFAULT_SETTINGS
+
+    @property
+    def offered_name(self) -> str | None:
+        return self.name if self.enabled and self.collision is None else None
+
+
+@dataclass(frozen=True)
+class Collision:
+    exposed_name: str
+    winner: str  # "hub (builtin)" or "<server>:<upstream tool>"
+    losers: tuple[tuple[int, str], ...] = field(default=())  # (server id, upstream tool name)
+
+
+class UpstreamManager:
+    def __init__(
+        self,
+        *,
+        builtin: ToolRegistry | None = None,
+        on_tools_changed: Callable[[], Awaitable[None]] | None = None,
+        on_catalog: Callable[[int, list[UpstreamTool]], Awaitable[None]] | None = None,
+        on_status: Callable[[ServerStatus], Awaitable[None]] | None = None,
+        on_call: Callable[[CallRecord], Awaitable[None]] | None = None,
+        replica_options: dict | None = None,
+    ) -> None:
+        self._builtin = builtin
+        self._on_tools_changed = on_tools_changed
+        self._on_catalog = on_catalog
+        self._on_status = on_status
+        self._on_call = on_call
+        # Test/bench knobs for Replica (backoff_start, backoff_max, ping_interval).
+        self._replica_options = replica_options or {}
+        self._servers: dict[int, UpstreamServer] = {}
+        self._settings: dict[ToolKey, ToolSettings] = {}
+        self._builtin_tools: list[types.Tool] | None = None
+        self._exposed: list[ExposedTool] = []
+        self._collisions: list[Collision] = []
+        self._routes: dict[str, ExposedTool] = {}
+        self._offered: list[types.Tool] = []
+        self._notified_signature: tuple = ()
+        self._notify_task: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # --- configuration -------------------------------------------------------------------
+
+    async def apply(self, servers: Iterable[ServerConfig]) -> None:
+        """Start new servers, stop removed/disabled ones, restart only changed ones."""
+        async with self._lock:
+            await self._load_builtin()
+            wanted: dict[int, ServerConfig] = {}
+            names: set[str] = set()
+            for config in sorted(servers, key=lambda c: c.id):
+                problem = server_name_problem(config.name)
+                if problem is None and config.name in names:
+                    problem = f"another server is already named {config.name!r}"
+                if problem is None and not config.replicas:
+                    problem = "the server has no replica configured"
+                if problem is not None:
+                    logger.warning("upstream server %d not started: %s", config.id, problem)
+                    await self._report(
+                        ServerStatus(config.id, config.name, "failed", (), 0, problem)
+                    )
+                    continue
+                if not config.enabled:
+                    continue
+                names.add(config.name)
+                wanted[config.id] = config
+            stopping = [
+                server
+                for server_id, server in self._servers.items()
+                if wanted.get(server_id) != server.config
+            ]
+            for server in stopping:
+                del self._servers[server.id]
+            await asyncio.gather(*(server.close() for server in stopping))
+            for server in stopping:
+                if server.id not in wanted:
+                    await self._report(ServerStatus(server.id, server.name, "stopped", ()))
+            for config in wanted.values():
+                if config.id not in self._servers:
+                    server = UpstreamServer(
+                        config,
+                        on_tools=self._server_tools,
+                        on_state=self._server_state,
+                        replica_options=self._replica_options,
+                    )
+                    self._servers[config.id] = server
+                    server.start()
+                    await self._report(server.status())
+            self._rebuild()
+
+    async def set_tool_settings(self, settings: Mapping[ToolKey, ToolSettings]) -> None:
+        self._settings = dict(settings)
+        self._rebuild()
+
+    async def refresh(self, server_id: int | None = None) -> None:
+        for server in list(self._servers.values()):
+            if server_id is None or server.id == server_id:
+                await server.refresh()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._notify_task is not None:
+            self._notify_task.cancel()
+        servers = list(self._servers.values())
+        self._servers.clear()
+        await asyncio.gather(*(server.close() for server in servers))
+        for task in list(self._background):
+            task.cancel()
+        self._rebuild(notify=False)
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def list_tools(self) -> list[types.Tool]:
+        await self._load_builtin()
+        return list(self._builtin_tools or []) + list(self._offered)
+
+    def exposed(self) -> list[ExposedTool]:
+        return list(self._exposed)
+
+    def collisions(self) -> list[Collision]:
+        return list(self._collisions)
+
+    def server_statuses(self) -> list[ServerStatus]:
+        return [server.status() for server in sorted(self._servers.values(), key=lambda s: s.id)]
+
+    def server(self, server_id: int) -> UpstreamServer | None:
+        return self._servers.get(server_id)
+
+    # --- calls ---------------------------------------------------------------------------
+
+    async def call_tool(self, name: str, arguments: dict) -> types.CallToolResult:
+        started_at = datetime.now(UTC)
+        started = time.perf_counter()
+        route = self._routes.get(name)
+        outcome = CallOutcome()
+        record = dict(
+            tool=name,
+            server_id=route.server_id if route else None,
+            upstream_tool=route.upstream.name if route else None,
+            endpoint_id=calling_endpoint.get(),
+            started_at=started_at,
+            arguments=arguments if isinstance(arguments, dict) else {},
+        )
+        try:
+            result = await self._route_call(name, route, arguments, outcome)
+        except BaseException as exc:
+            kind = _outcome_of(exc)
+            error = describe(exc) if kind != "not_found" else f"unknown tool {name!r}"
+            self._record(record, started, kind, outcome, error=error)
+            raise
+        text = "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
+        kind = "tool_error" if result.is_error else "ok"
+        self._record(record, started, kind, outcome, result_text=text)
+        return result
+
+    async def _route_call(
+        self, name: str, route: ExposedTool | None, arguments: dict, outcome: CallOutcome
+    ) -> types.CallToolResult:
+        if route is None:
+            if self._builtin is not None and name in self._builtin_names():
+                return await self._builtin.call_tool(name, arguments)
+            split = split_exposed(name)
+            if split is None or not any(s.name == split[0] for s in self._servers.values()):
+                raise ToolNotFound(f"unknown tool {name!r}")
+            raise ToolNotFound(f"unknown or disabled tool {name!r}")
+        server = self._servers.get(route.server_id)
+        if server is None:
+            raise ToolNotFound(f"unknown tool {name!r}")
+        timeout = route.settings.timeout or server.config.call_timeout
+        try:
+            return await server.call(route.upstream.name, arguments, timeout, outcome)
+        except MCPError as exc:
+            if exc.error.code == -32601:
+                raise ToolNotFound(f"the upstream no longer has {route.upstream.name!r}") from exc
+            raise UpstreamError(f"upstream {server.name!r} answered: {describe(exc)}") from exc
+
+    def _record(self, record: dict, started: float, kind: str, outcome: CallOutcome, **extra):
+        if self._on_call is None:
+            return
+        call = CallRecord(
+            **record,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            outcome=kind,  # type: ignore[arg-type]
+            replica=outcome.replica,
+            failovers=outcome.failovers,
+            **extra,
+        )
+        self._spawn(self._on_call(call), "on_call")
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    async def _load_builtin(self) -> None:
+        if self._builtin_tools is None:
+            self._builtin_tools = await self._builtin.list_tools() if self._builtin else []
+
+    def _builtin_names(self) -> set[str]:
+        return {tool.name for tool in self._builtin_tools or []}
+
+    async def _server_tools(self, server: UpstreamServer) -> None:
+        if self._on_catalog is not None:
+            try:
+                await self._on_catalog(server.id, list(server.tools))
+            except Exception:  # noqa: BLE001 - a callback must never break the runtime
+                logger.exception("on_catalog failed")
+        self._rebuild()
+
+    def _server_state(self, server: UpstreamServer) -> None:
+        if self._closed:
+            return
+        self._spawn(self._report(server.status()), "on_status")
+        self._rebuild()
+
+    async def _report(self, status: ServerStatus) -> None:
+        if self._on_status is None:
+            return
+        try:
+            await self._on_status(status)
+        except Exception:  # noqa: BLE001
+            logger.exception("on_status failed")
+
+    def _rebuild(self, *, notify: bool = True) -> None:
+        """Recompute exposed names, collisions, routes and the offered list."""
+        builtin = self._builtin_names()
+        owners: dict[str, str] = {name: "hub (builtin)" for name in builtin}
+        losers: dict[str, list[tuple[int, str]]] = {}
+        exposed: list[ExposedTool] = []
+        routes: dict[str, ExposedTool] = {}
+        offered: list[types.Tool] = []
+        for server in sorted(self._servers.values(), key=lambda s: s.id):
+            for tool in sorted(server.tools, key=lambda t: t.name):
+                settings = self._settings.get((server.id, tool.name), DEFAULT_SETTINGS)
+                name = exposed_name(server.name, tool.name)
+                collision = None
+                if settings.enabled:
+                    if name in owners:
+                        collision = owners[name]
+                        losers.setdefault(name, []).append((server.id, tool.name))
+                    else:
+                        owners[name] = f"{server.name}:{tool.name}"
+                entry = ExposedTool(
+                    name, server.id, server.name, tool, settings.enabled, collision, settings
+                )
+                exposed.append(entry)
+                if entry.offered_name is None:
+                    continue
+                routes[name] = entry
+                if server.ready:
+                    offered.append(
+                        types.Tool(
+                            name=name,
+                            description=settings.description
+                            if settings.description is not None
+                            else tool.description,
+                            input_schema=tool.input_schema,
+                        )
+                    )
+        collisions = [Collision(name, owners[name], tuple(lost)) for name, lost in losers.items()]
+        old = {(c.exposed_name, c.losers) for c in self._collisions}
+        for collision in collisions:
+            if (collision.exposed_name, collision.losers) not in old:
+                logger.warning(
+                    "tool name collision on %s: %s is offered; not offered: %s",
+                    collision.exposed_name,
+                    collision.winner,
+                    ", ".join(f"server {sid}:{tool}" for sid, tool in collision.losers),
+                )
+        self._exposed, self._routes, self._offered = exposed, routes, offered
+        self._collisions = collisions
+        if notify and not self._closed:
+            self._schedule_notify()
+
+    def _signature(self) -> tuple:
+        return tuple(
+            (t.name, t.description, json.dumps(t.input_schema, sort_keys=True, default=str))
+            for t in self._offered
+        )
+
+    def _schedule_notify(self) -> None:
+        if self._on_tools_changed is None or self._signature() == self._notified_signature:
+            return
+        if self._notify_task is None or self._notify_task.done():
+            self._notify_task = asyncio.get_running_loop().create_task(
+                self._notify_soon(), name="upstream-tools-changed"
+            )
+
+    async def _notify_soon(self) -> None:
+        await asyncio.sleep(DEBOUNCE)
+        signature = self._signature()
+        if signature == self._notified_signature or self._on_tools_changed is None:
+            return
+        self._notified_signature = signature
+        try:
+            await self._on_tools_changed()
+        except Exception:  # noqa: BLE001
+            logger.exception("on_tools_changed failed")
+
+    def _spawn(self, coro: Awaitable, what: str) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception:  # noqa: BLE001
+                logger.exception("%s callback failed", what)
+
+        task = asyncio.get_running_loop().create_task(guarded(), name=f"upstream-{what}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _outcome_of(exc: BaseException) -> str:
+    if isinstance(exc, ToolNotFound):
+        return "not_found"
+    if isinstance(exc, ToolTimeout | TimeoutError):
+        return "timeout"
+    if isinstance(exc, ToolUnavailable):
+        return "unavailable"
+    return "error"
+
+
+__all__ = [
+    "Collision",
+    "ExposedTool",
+    "UpstreamError",
+    "UpstreamManager",
+]
