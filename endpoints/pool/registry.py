@@ -1,8 +1,9 @@
 """Where the tools the pool serves come from.
 
-The pool only reads a `ToolRegistry`. Until upstream MCP servers are
-aggregated, `BuiltinToolRegistry` serves two tools that prove calls work end
-to end: `hub__status` (the pool's status summary) and `hub__echo`.
+The pool only reads a `ToolRegistry`. In the hub that is the aggregator of the
+upstream MCP servers (endpoints/upstreams/manager.py), which also offers the
+`BuiltinToolRegistry`'s two tools: `hub__status` (the pool's status summary)
+and `hub__echo` (a connectivity test).
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ import sys
 from tests.services import REPO
 
 
-def test_the_pool_imports_without_django():
+def test_the_pool_and_the_upstreams_import_without_django():
     code = (
-        "import sys, endpoints.pool, endpoints.pool.pool, tests.endpoints.peers; "
+        "import sys, endpoints.pool, endpoints.pool.pool, tests.endpoints.peers, "
+        "endpoints.upstreams.manager, tests.endpoints.upstream_servers; "
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'celery')); "
         "print(loaded); sys.exit(1 if loaded else 0)"
     )
