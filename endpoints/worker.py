@@ -422,6 +422,10 @@ class PoolWorkerService:
             "connections": [
                 {"name": s.name, "state": s.state, "healthScore": s.health_score} for s in statuses
             ],
+            "upstreamServers": [
+                {"name": s.name, "state": s.state, "tools": s.tool_count}
+                for s in (self.upstreams.server_statuses() if self.upstreams else [])
+            ],
         }
 
     async def _on_status(self, status: EndpointStatus, state_changed: bool) -> None:

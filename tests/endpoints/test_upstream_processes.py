@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 
+import psutil
 import pytest
 import redis
 from django.db import connection
@@ -75,6 +76,11 @@ def test_runhub_serves_upstream_tools_and_applies_tool_changes_live(
         )
         names = tool_names(peer_thread, connection)
         assert {"calc__add", "calc__echo", "calc__slow"} <= names, names
+
+        status = peer_thread.run(connection.call_tool("hub__status", {}))
+        upstreams = json.loads(status.content[0].text)["upstreamServers"]
+        calc_tools = len(names) - 2  # all but hub__status and hub__echo
+        assert upstreams == [{"name": "calc", "state": "ready", "tools": calc_tools}]
 
         result = peer_thread.run(connection.call_tool("calc__add", {"a": 2, "b": 40}))
         assert result.is_error is False and "42" in result.content[0].text
@@ -186,7 +192,10 @@ def test_celery_worker_serves_upstreams_to_the_tool_commands_over_redis(process_
         assert "calc__add" in log.stdout and "not_found" in log.stdout, log.stdout
         server.refresh_from_db()
         assert server.state == "ready" and SECRET_MARK not in json.dumps(server.status)
+        child = server.status["replicas"][0]["pid"]
+        assert psutil.pid_exists(child)
     finally:
         took, clean = stop(worker, timeout=20)
     assert clean, f"the worker did not stop cleanly ({took:.1f} s)"
+    assert not psutil.pid_exists(child), "the stdio upstream outlived the worker"
     assert SECRET_MARK not in (process_log_dir / "upstream-worker.log").read_text()
