@@ -30,25 +30,31 @@ from xiaozhi_hub.masking import MASK, mask_text, mask_url
 URL_MAX_LENGTH = 2000
 
 
-def validate_endpoint_url(value: str) -> None:
-    """ws:// or wss:// with a host; the error never repeats the token."""
+def _validate_url(value: str, *, schemes: tuple[str, ...], kind: str, mask) -> None:
+    """A URL of one of `schemes` ("not `kind` URL" if not) with a host; `mask` keeps
+    its secrets out of the errors."""
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         raise ValidationError(
-            "not a valid URL: %(url)s", code="invalid", params={"url": mask_url(value)}
+            "not a valid URL: %(url)s", code="invalid", params={"url": mask(value)}
         ) from None
-    if parts.scheme.lower() not in ("ws", "wss"):
+    if parts.scheme.lower() not in schemes:
         raise ValidationError(
-            "not a ws:// or wss:// URL: %(url)s", code="scheme", params={"url": mask_url(value)}
+            f"not {kind} URL: %(url)s", code="scheme", params={"url": mask(value)}
         )
     if not parts.hostname:
         raise ValidationError(
-            "the URL has no host: %(url)s", code="host", params={"url": mask_url(value)}
+            "the URL has no host: %(url)s", code="host", params={"url": mask(value)}
         )
     if len(value) > URL_MAX_LENGTH:
         raise ValidationError(f"the URL is longer than {URL_MAX_LENGTH} characters", code="length")
+
+
+def validate_endpoint_url(value: str) -> None:
+    """ws:// or wss:// with a host; the error never repeats the token."""
+    _validate_url(value, schemes=("ws", "wss"), kind="a ws:// or wss://", mask=mask_url)
 
 
 def _option_field(spec: OptionSpec, *, override: bool) -> models.Field:
@@ -297,25 +303,9 @@ def validate_server_name(value: str) -> None:
 
 def validate_upstream_url(value: str) -> None:
     """http:// or https:// with a host; the error never repeats a token."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise ValidationError(
-            "not a valid URL: %(url)s", code="invalid", params={"url": mask_upstream_url(value)}
-        ) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValidationError(
-            "not an http:// or https:// URL: %(url)s",
-            code="scheme",
-            params={"url": mask_upstream_url(value)},
-        )
-    if not parts.hostname:
-        raise ValidationError(
-            "the URL has no host: %(url)s", code="host", params={"url": mask_upstream_url(value)}
-        )
-    if len(value) > URL_MAX_LENGTH:
-        raise ValidationError(f"the URL is longer than {URL_MAX_LENGTH} characters", code="length")
+    _validate_url(
+        value, schemes=("http", "https"), kind="an http:// or https://", mask=mask_upstream_url
+    )
 
 
 def mask_upstream_url(url: str) -> str:
