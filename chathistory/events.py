@@ -5,26 +5,55 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
 
 from asgiref.sync import async_to_sync
 
-from xiaozhi_hub.broadcast import (
-    CHAT,
-    SYNC,
-    ChatMessagePayload,
-    ChatUpdatePayload,
-    SyncDonePayload,
-    SyncProgressPayload,
-    abroadcast,
-    broadcast,
-    chat_channel,
-)
+from xiaozhi_hub.broadcast import CHAT, SYNC, abroadcast, broadcast, chat_channel
 
 from .models import ChatMessage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+# --- payloads (snake_case keys: the chat and sync families; docs/console.md) ---------
+class ChatMessagePayload(TypedDict):
+    id: int
+    source_id: int | None
+    device: str | None
+    session_id: str | None
+    agent_id: str | None
+    role: Literal["user", "agent", "tool"]
+    content: str
+    speaker: str | None
+    tool_name: str | None
+    tool_arguments: Any
+    created_at: str
+
+
+class ChatUpdatePayload(TypedDict):
+    # Sent on "chat" and on "chat:<device>" for each device in the batch.
+    device: str | None
+    messages: list[ChatMessagePayload]
+
+
+class SyncProgressPayload(TypedDict):
+    source: str
+    run_id: int
+    rows_read: int
+    rows_written: int
+    cursor: str
+
+
+class SyncDonePayload(TypedDict):
+    source: str
+    run_id: int | None
+    status: Literal["success", "failed", "skipped"]
+    rows_read: int
+    rows_written: int
+    error: str
+    duration_ms: int
 
 # A backfill batch can hold thousands of messages per device; a console shows
 # the newest few, so each chat_update carries at most this many per device.

@@ -8,9 +8,7 @@ from django.core.cache import cache
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
-from xiaozhi_hub.broadcast import ChatMessagePayload
-
-from .events import message_payload
+from .events import ChatMessagePayload, message_payload
 from .models import (
     DEFAULT_SOURCE,
     ChatMessage,

@@ -32,11 +32,11 @@ from django.db import DataError, IntegrityError, connection, connections, transa
 from django.db.models import F, Q
 from django.utils import timezone
 
-from xiaozhi_hub.broadcast import ChatMessagePayload, SyncDonePayload, SyncProgressPayload
 from xiaozhi_hub.masking import mask_text
 
 from . import counters, events
 from .bulk import Json, upsert
+from .events import ChatMessagePayload, SyncDonePayload, SyncProgressPayload
 from .models import (
     Agent,
     ChatMessage,

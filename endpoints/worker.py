@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from endpoints import control, selectors, services
+from endpoints.events import send_endpoint_health
 from endpoints.lease import lease_release, lease_round, worker_forget, worker_identity
 from endpoints.pool.config import EndpointConfig
 from endpoints.pool.pool import EndpointPool, NoHealthyEndpoint
@@ -46,7 +47,6 @@ from endpoints.pool.status import EndpointStatus
 from endpoints.upstreams.config import ServerConfig, ToolKey, ToolSettings
 from endpoints.upstreams.manager import UpstreamManager
 from endpoints.upstreams.records import CallRecord, ServerStatus, UpstreamTool
-from xiaozhi_hub.broadcast import HEALTH, abroadcast
 from xiaozhi_hub.masking import mask_text
 from xiaozhi_hub.runtime import runtime
 
@@ -472,6 +472,6 @@ class PoolWorkerService:
         for snapshot in [status for status, _ in changes] + latest:
             try:
                 payload = selectors.status_payload(snapshot, worker=self.owner)
-                await abroadcast(HEALTH, "endpoint_health", {"endpoint": payload})
+                await send_endpoint_health(payload)
             except Exception as exc:
                 logger.warning("endpoint_health broadcast failed: %s", mask_text(str(exc)))

@@ -1,9 +1,9 @@
-"""The one broadcast helper: every console event goes out through here.
+"""The one broadcast helper: every console event goes out through here (transport only).
 
 Producers (Celery tasks, the background runtime, views) call `broadcast`
 or `abroadcast`; open console sockets in the `console.<channel>` group
 receive the frame `{"id": null, "channel", "type", "payload"}`
-(REFERENCE.md §3).
+(docs/console.md). Payload shapes belong to their producers.
 """
 
 from __future__ import annotations
@@ -11,19 +11,14 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-EventType = Literal[
-    "hub_status",
-    "hub_probe",
-    "endpoint_health",
-    "chat_update",
-    "sync:progress",
-    "sync:done",
-]
+# Producers own their event names and payload TypedDicts (chathistory/events.py,
+# endpoints/events.py, xiaozhi_hub/tasks.py); the transport takes any of them.
+EventType = str
 
 # Console channels (a socket subscribes to these; see the console consumer).
 SYSTEM = "system"
@@ -35,61 +30,6 @@ CHAT = "chat"  # chat_update for every device
 def chat_channel(device: str) -> str:
     """The per-device chat channel, `chat:<mac as the source stores it>`."""
     return f"{CHAT}:{device}"
-
-
-class HubStatusPayload(TypedDict):
-    worker: str
-    pid: int
-    sent_at: str
-
-
-class HubProbePayload(TypedDict):
-    nonce: str
-    worker: str
-    sent_at: str
-
-
-class EndpointHealthPayload(TypedDict):
-    # The same status object as one item of GET /api/status "connections".
-    endpoint: dict[str, Any]
-
-
-class ChatMessagePayload(TypedDict):
-    id: int
-    source_id: int | None
-    device: str | None
-    session_id: str | None
-    agent_id: str | None
-    role: Literal["user", "agent", "tool"]
-    content: str
-    speaker: str | None
-    tool_name: str | None
-    tool_arguments: Any
-    created_at: str
-
-
-class ChatUpdatePayload(TypedDict):
-    # Sent on "chat" and on "chat:<device>" for each device in the batch.
-    device: str | None
-    messages: list[ChatMessagePayload]
-
-
-class SyncProgressPayload(TypedDict):
-    source: str
-    run_id: int
-    rows_read: int
-    rows_written: int
-    cursor: str
-
-
-class SyncDonePayload(TypedDict):
-    source: str
-    run_id: int | None
-    status: Literal["success", "failed", "skipped"]
-    rows_read: int
-    rows_written: int
-    error: str
-    duration_ms: int
 
 
 class ConsoleFrame(TypedDict):

@@ -1,9 +1,22 @@
 import os
 import socket
+from typing import TypedDict
 
 from celery import shared_task
 
-from .broadcast import HubProbePayload, HubStatusPayload, broadcast, now_iso
+from .broadcast import SYSTEM, broadcast, now_iso
+
+
+class HubStatusPayload(TypedDict):
+    worker: str
+    pid: int
+    sent_at: str
+
+
+class HubProbePayload(TypedDict):
+    nonce: str
+    worker: str
+    sent_at: str
 
 
 def _worker_name(task) -> str:
@@ -17,7 +30,7 @@ def _worker_name(task) -> str:
 def publish_hub_status(self) -> None:
     """Scheduled by beat: tells open consoles which worker is alive, and when."""
     broadcast(
-        "system",
+        SYSTEM,
         "hub_status",
         HubStatusPayload(worker=_worker_name(self), pid=os.getpid(), sent_at=now_iso()),
     )
@@ -27,7 +40,7 @@ def publish_hub_status(self) -> None:
 def broadcast_probe(self, nonce: str) -> None:
     """Proves the path worker -> channel layer -> console (`hub_doctor --probe`)."""
     broadcast(
-        "system",
+        SYSTEM,
         "hub_probe",
         HubProbePayload(nonce=nonce, worker=_worker_name(self), sent_at=now_iso()),
     )
