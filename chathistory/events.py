@@ -55,6 +55,7 @@ class SyncDonePayload(TypedDict):
     error: str
     duration_ms: int
 
+
 # A backfill batch can hold thousands of messages per device; a console shows
 # the newest few, so each chat_update carries at most this many per device.
 MAX_MESSAGES_PER_UPDATE = 50
