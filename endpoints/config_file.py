@@ -1,4 +1,4 @@
-"""Reading the existing TypeScript client's `xiaozhi.config.json` (REFERENCE.md §1).
+"""Reading the existing TypeScript client's `xiaozhi.config.json` (docs/protocols.md).
 
 Parsing checks the whole file before anything is written: an error names
 the JSON path of the problem (`mcpEndpoint[2]: not a ws:// or wss:// URL`,
@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ValidationError
 
-from endpoints.models import validate_endpoint_url, validate_upstream_url
+from endpoints.models.endpoint import validate_endpoint_url
+from endpoints.models.mcp_server import validate_upstream_url
 from endpoints.options import BY_KEY, OptionError, value_from_json
 from endpoints.upstreams.naming import server_name_problem
 from xiaozhi_hub.masking import MASK

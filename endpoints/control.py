@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -40,6 +40,30 @@ REPLY_TTL = 60  # seconds a reply list lives if nobody reads it
 
 class PoolUnavailable(RuntimeError):
     """No running pool answered (no worker, or none within the timeout)."""
+
+
+class LocalPool(Protocol):
+    """A pool running in this process (one-process mode), bound while it runs."""
+
+    def submit(self, message: dict) -> None: ...
+
+    def call(self, message: dict, *, timeout: float) -> dict: ...
+
+
+# The worker binds itself when it starts and unbinds when it stops, so the bus
+# needs nothing from the worker (it sits below it).
+_local_pool: LocalPool | None = None
+
+
+def bind_local_pool(pool: LocalPool) -> None:
+    global _local_pool
+    _local_pool = pool
+
+
+def unbind_local_pool(pool: LocalPool) -> None:
+    global _local_pool
+    if _local_pool is pool:
+        _local_pool = None
 
 
 def _prefix() -> str:
@@ -71,12 +95,10 @@ def send(op: str, **fields: Any) -> int:
     message = {"op": op, **fields}
     if uses_redis():
         return int(_redis().publish(control_channel(), json.dumps(message)))
-    from endpoints.worker import local_service
-
-    service = local_service()
-    if service is None:
+    pool = _local_pool
+    if pool is None:
         return 0
-    service.submit(message)
+    pool.submit(message)
     return 1
 
 
@@ -84,12 +106,10 @@ def request(op: str, *, timeout: float | None = None, **fields: Any) -> list[dic
     """Send a message and return every worker's reply; PoolUnavailable when none answers."""
     timeout = timeout if timeout is not None else settings.HUB_POOL_CONTROL_TIMEOUT
     if not uses_redis():
-        from endpoints.worker import local_service
-
-        service = local_service()
-        if service is None:
+        pool = _local_pool
+        if pool is None:
             raise PoolUnavailable("the endpoint pool is not running in this process")
-        return [service.call({"op": op, **fields}, timeout=timeout)]
+        return [pool.call({"op": op, **fields}, timeout=timeout)]
 
     client = _redis()
     reply_to = f"{_prefix()}:reply:{uuid.uuid4().hex}"

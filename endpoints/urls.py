@@ -1,34 +1,39 @@
 from django.urls import path
 
-from endpoints import api
+from endpoints.api import endpoint as endpoint_api
+from endpoints.api import mcp_server as mcp_api
 
 urlpatterns = [
-    path("api/status", api.PoolStatusView.as_view(), name="pool-status"),
-    path("api/endpoints", api.EndpointListView.as_view(), name="endpoint-list"),
-    path("api/endpoints/check", api.EndpointCheckView.as_view(), name="endpoint-check-all"),
-    path("api/endpoints/probe", api.EndpointProbeView.as_view(), name="endpoint-probe"),
+    path("api/status", endpoint_api.PoolStatusView.as_view(), name="pool-status"),
+    path("api/endpoints", endpoint_api.EndpointListView.as_view(), name="endpoint-list"),
     path(
-        "api/endpoints/<int:endpoint_id>", api.EndpointDetailView.as_view(), name="endpoint-detail"
+        "api/endpoints/check", endpoint_api.EndpointCheckView.as_view(), name="endpoint-check-all"
+    ),
+    path("api/endpoints/probe", endpoint_api.EndpointProbeView.as_view(), name="endpoint-probe"),
+    path(
+        "api/endpoints/<int:endpoint_id>",
+        endpoint_api.EndpointDetailView.as_view(),
+        name="endpoint-detail",
     ),
     path(
         "api/endpoints/<int:endpoint_id>/reconnect",
-        api.EndpointReconnectView.as_view(),
+        endpoint_api.EndpointReconnectView.as_view(),
         name="endpoint-reconnect",
     ),
     path(
         "api/endpoints/<int:endpoint_id>/check",
-        api.EndpointCheckView.as_view(),
+        endpoint_api.EndpointCheckView.as_view(),
         name="endpoint-check",
     ),
-    path("api/pool/options", api.PoolOptionsView.as_view(), name="pool-options"),
-    path("api/mcp-servers", api.McpServerListView.as_view(), name="mcp-server-list"),
+    path("api/pool/options", endpoint_api.PoolOptionsView.as_view(), name="pool-options"),
+    path("api/mcp-servers", mcp_api.McpServerListView.as_view(), name="mcp-server-list"),
     path(
         "api/mcp-servers/<int:server_id>",
-        api.McpServerDetailView.as_view(),
+        mcp_api.McpServerDetailView.as_view(),
         name="mcp-server-detail",
     ),
-    path("api/tools", api.ToolListView.as_view(), name="tool-list"),
-    path("api/tools/call", api.ToolCallView.as_view(), name="tool-call"),
-    path("api/tools/calls", api.ToolCallLogView.as_view(), name="tool-call-log"),
-    path("api/tools/<int:tool_id>", api.ToolDetailView.as_view(), name="tool-detail"),
+    path("api/tools", mcp_api.ToolListView.as_view(), name="tool-list"),
+    path("api/tools/call", mcp_api.ToolCallView.as_view(), name="tool-call"),
+    path("api/tools/calls", mcp_api.ToolCallLogView.as_view(), name="tool-call-log"),
+    path("api/tools/<int:tool_id>", mcp_api.ToolDetailView.as_view(), name="tool-detail"),
 ]

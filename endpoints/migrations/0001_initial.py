@@ -6,7 +6,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-import endpoints.models
+import endpoints.models.endpoint
 
 
 class Migration(migrations.Migration):
@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                     "url",
                     models.TextField(
                         help_text="ws:// or wss:// endpoint URL including its token (kept secret).",
-                        validators=[endpoints.models.validate_endpoint_url],
+                        validators=[endpoints.models.endpoint.validate_endpoint_url],
                         verbose_name="URL",
                     ),
                 ),

@@ -6,7 +6,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-import endpoints.models
+import endpoints.models.mcp_server
 
 
 class Migration(migrations.Migration):
@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
                         help_text="Letters, digits, '-' and single '_'; tools are exposed as <name>__<tool>.",
                         max_length=32,
                         unique=True,
-                        validators=[endpoints.models.validate_server_name],
+                        validators=[endpoints.models.mcp_server.validate_server_name],
                     ),
                 ),
                 (
@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         default=list,
                         help_text="stdio: its arguments.",
-                        validators=[endpoints.models.validate_args],
+                        validators=[endpoints.models.mcp_server.validate_args],
                     ),
                 ),
                 (
@@ -66,7 +66,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         default=dict,
                         help_text="stdio: extra environment variables (values are secrets).",
-                        validators=[endpoints.models.validate_env],
+                        validators=[endpoints.models.mcp_server.validate_env],
                     ),
                 ),
                 (
@@ -99,7 +99,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         default=dict,
                         help_text="sse / streamable-http: HTTP headers sent with every request (secrets).",
-                        validators=[endpoints.models.validate_headers],
+                        validators=[endpoints.models.mcp_server.validate_headers],
                     ),
                 ),
                 (
@@ -108,7 +108,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         default=list,
                         help_text="sse / streamable-http: more URLs offering the same tools (secrets).",
-                        validators=[endpoints.models.validate_replica_urls],
+                        validators=[endpoints.models.mcp_server.validate_replica_urls],
                         verbose_name="replica URLs",
                     ),
                 ),

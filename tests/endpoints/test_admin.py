@@ -5,7 +5,7 @@ import pytest
 from endpoints.lease import lease_round
 from endpoints.models import Endpoint, PoolOptions
 from endpoints.pool.status import EndpointStatus
-from endpoints.services import endpoint_status_store
+from endpoints.services.endpoint_status import endpoint_status_store
 from tests.endpoints.conftest import SECRET_MARK, secret_url
 
 pytestmark = pytest.mark.django_db

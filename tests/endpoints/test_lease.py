@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from endpoints import selectors, services
 from endpoints.lease import (
     lease_claim,
     lease_release,
@@ -16,6 +15,13 @@ from endpoints.lease import (
 )
 from endpoints.models import Endpoint, EndpointEvent, PoolWorker
 from endpoints.pool.status import EndpointStatus
+from endpoints.selectors.endpoint import (
+    endpoint_events,
+    endpoint_status_list,
+    pool_status,
+    status_payload,
+)
+from endpoints.services.endpoint_status import endpoint_status_store
 from tests.endpoints.conftest import SECRET_MARK, secret_url
 
 pytestmark = pytest.mark.django_db
@@ -126,9 +132,9 @@ def test_stored_status_reads_back_as_the_pools_own_status_dict():
         reconnect_history=[{"at": at, "error_class": "network", "error": "x", "delay": 5.0}],
         token_expires_at=endpoint.token_expires_at,
     )
-    services.endpoint_status_store(worker="w1:1:a", changes=[(status, "connected")], latest=[])
-    stored = selectors.endpoint_status_list()[0]
-    assert stored == selectors.status_payload(status, worker="w1:1:a")
+    endpoint_status_store(worker="w1:1:a", changes=[(status, "connected")], latest=[])
+    stored = endpoint_status_list()[0]
+    assert stored == status_payload(status, worker="w1:1:a")
     assert SECRET_MARK not in str(stored) and stored["url"].endswith("token=***")
     event = EndpointEvent.objects.get()
     assert (event.previous_state, event.state, event.error_class) == (
@@ -142,17 +148,17 @@ def test_status_from_a_worker_that_lost_the_lease_is_ignored_and_stale_status_is
     (endpoint,) = make_endpoints(1)
     lease_round(owner="w1:1:a", ttl=TTL)
     connected = status_for(endpoint, state="connected", connected=True, initialized=True)
-    services.endpoint_status_store(worker="w2:2:b", changes=[(connected, "")], latest=[])
-    assert selectors.endpoint_status_list()[0]["state"] == "connecting"
-    services.endpoint_status_store(worker="w1:1:a", changes=[(connected, "")], latest=[])
-    assert selectors.endpoint_status_list()[0]["connected"] is True
+    endpoint_status_store(worker="w2:2:b", changes=[(connected, "")], latest=[])
+    assert endpoint_status_list()[0]["state"] == "connecting"
+    endpoint_status_store(worker="w1:1:a", changes=[(connected, "")], latest=[])
+    assert endpoint_status_list()[0]["connected"] is True
     # The worker dies: once its lease lapsed the status no longer claims a connection.
     Endpoint.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    stale = selectors.endpoint_status_list()[0]
+    stale = endpoint_status_list()[0]
     assert stale["connected"] is False and stale["state"] == "connecting"
     assert stale["worker"] is None
     Endpoint.objects.update(enabled=False)
-    assert selectors.endpoint_status_list()[0]["state"] == "disabled"
+    assert endpoint_status_list()[0]["state"] == "disabled"
 
 
 def test_events_are_capped_per_endpoint():
@@ -160,7 +166,7 @@ def test_events_are_capped_per_endpoint():
     lease_round(owner="w1:1:a", ttl=TTL)
     for i in range(7):
         state = "connected" if i % 2 else "backoff"
-        services.endpoint_status_store(
+        endpoint_status_store(
             worker="w1:1:a",
             changes=[(status_for(first, state=state), ""), (status_for(second, state=state), "")],
             latest=[],
@@ -168,14 +174,14 @@ def test_events_are_capped_per_endpoint():
         )
     assert EndpointEvent.objects.filter(endpoint=first).count() == 5
     assert EndpointEvent.objects.filter(endpoint=second).count() == 5
-    newest = selectors.endpoint_events(endpoint_id=first.pk, limit=1)[0]
+    newest = endpoint_events(endpoint_id=first.pk, limit=1)[0]
     assert newest["state"] == "backoff"  # i = 6
 
 
 def test_pool_status_has_the_multi_endpoint_shape():
     endpoints = make_endpoints(3)
     lease_round(owner="w1:1:a", ttl=TTL)
-    services.endpoint_status_store(
+    endpoint_status_store(
         worker="w1:1:a",
         changes=[
             (status_for(endpoints[0], state="connected", connected=True, health_score=90), ""),
@@ -184,7 +190,7 @@ def test_pool_status_has_the_multi_endpoint_shape():
         ],
         latest=[],
     )
-    body = selectors.pool_status()
+    body = pool_status()
     assert body["type"] == "multi-endpoint"
     manager = body["manager"]
     assert (

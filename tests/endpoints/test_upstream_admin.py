@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from endpoints import services
 from endpoints.models import McpServer, Tool, ToolCall
+from endpoints.services.mcp_server_status import mcp_server_status_store
 from endpoints.upstreams.records import ReplicaStatus, ServerStatus
 from tests.endpoints.conftest import SECRET_MARK
 from tests.endpoints.upstream_helpers import control_messages, http_server, stdio_server
@@ -22,7 +22,7 @@ def web():
     server = http_server()
     server.tools.create(upstream_name="search", exposed_name="web__search", available=True,
                         description="Search the web", usage_count=5)  # fmt: skip
-    services.mcp_server_status_store(
+    mcp_server_status_store(
         status=ServerStatus(
             server_id=server.pk,
             name="web",

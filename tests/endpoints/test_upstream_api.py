@@ -6,8 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from endpoints import services
 from endpoints.models import McpServer, Tool, ToolCall
+from endpoints.pool_requests.tool_call import tool_call_reply
+from endpoints.services.mcp_server_status import tool_catalog_store
 from tests.endpoints.conftest import SECRET_MARK
 from tests.endpoints.upstream_helpers import control_messages, http_server, stdio_server
 
@@ -162,7 +163,7 @@ def test_every_change_sends_a_reload_after_commit(
     from endpoints.upstreams.records import UpstreamTool
 
     with control_messages() as seen, django_capture_on_commit_callbacks(execute=True):
-        services.tool_catalog_store(server_id=server.pk, tools=[UpstreamTool("new", "", {})])
+        tool_catalog_store(server_id=server.pk, tools=[UpstreamTool("new", "", {})])
     assert seen == []
 
 
@@ -183,20 +184,18 @@ def test_call_reply_shaping_passes_the_rpc_error_and_result_through():
         {"worker": "w2", "durationMs": 3.2,
          "response": {"jsonrpc": "2.0", "id": 0, "error": {"code": -32002, "message": "timeout"}}},
     ]  # fmt: skip
-    assert services.tool_call_reply(name="a__b", replies=replies) == {
+    assert tool_call_reply(name="a__b", replies=replies) == {
         "name": "a__b",
         "worker": "w2",
         "durationMs": 3.2,
         "error": {"code": -32002, "message": "timeout"},
     }
     result = {"content": [{"type": "text", "text": "boom"}], "isError": True}
-    shaped = services.tool_call_reply(
+    shaped = tool_call_reply(
         name="a__b", replies=[{"worker": "w", "response": {"id": 0, "result": result}}]
     )
     assert shaped["result"] == result and "error" not in shaped
-    assert (
-        services.tool_call_reply(name="a__b", replies=[{"skipped": True}])["poolRunning"] is False
-    )
+    assert tool_call_reply(name="a__b", replies=[{"skipped": True}])["poolRunning"] is False
 
 
 def test_call_log_tail(staff_client):
@@ -220,7 +219,7 @@ def test_a_name_clash_is_shown_on_the_tool_that_is_not_offered(staff_client):
 
     server = stdio_server()
     schema = {"type": "object"}
-    services.tool_catalog_store(
+    tool_catalog_store(
         server_id=server.pk,
         tools=[UpstreamTool("weather.get", "a", schema), UpstreamTool("weather:get", "b", schema)],
     )

@@ -6,10 +6,16 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from endpoints import selectors, services
-from endpoints.models import Endpoint, McpServer, Tool, ToolCall, mask_upstream_url
+from endpoints.mcp_server_secrets import mask_upstream_url
+from endpoints.models import Endpoint, McpServer, Tool, ToolCall
+from endpoints.selectors.endpoint import pool_configs_for
+from endpoints.selectors.mcp_server import tool_calls_tail, upstream_configs
+from endpoints.services.mcp_server import mcp_server_update
+from endpoints.services.mcp_server_status import mcp_server_status_store, tool_catalog_store
+from endpoints.services.tool_call_log import tool_calls_prune, tool_calls_record
 from endpoints.upstreams.config import ReplicaConfig, ToolSettings
 from endpoints.upstreams.records import CallRecord, ReplicaStatus, ServerStatus, UpstreamTool
+from endpoints.worker.upstream_reports import PRUNE_INTERVAL, CallLogWriter
 from tests.endpoints.conftest import SECRET_MARK, secret_url
 from tests.endpoints.upstream_helpers import http_server, stdio_server
 
@@ -48,7 +54,7 @@ def test_configs_for_the_runtime_carry_replicas_and_tool_settings():
     web.tools.create(upstream_name="search", exposed_name="web__search", enabled=False,
                      description_override="Search the web", timeout=2.5)  # fmt: skip
     web.tools.create(upstream_name="fetch", exposed_name="web__fetch")
-    servers, settings = selectors.upstream_configs()
+    servers, settings = upstream_configs()
     by_name = {s.name: s for s in servers}
     assert by_name["calc"].transport == "stdio" and len(by_name["calc"].replicas) == 3
     assert by_name["calc"].replicas[0] == ReplicaConfig(
@@ -74,7 +80,7 @@ def test_masked_target_and_upstream_url_masking():
 
 def test_catalog_store_upserts_keeps_settings_and_marks_missing_tools():
     server = stdio_server()
-    services.tool_catalog_store(
+    tool_catalog_store(
         server_id=server.pk,
         tools=[
             UpstreamTool("add", "Add numbers", {"type": "object"}),
@@ -88,7 +94,7 @@ def test_catalog_store_upserts_keeps_settings_and_marks_missing_tools():
     Tool.objects.filter(upstream_name="add").update(enabled=False, description_override="Sum")
 
     # A later listing: add changed its description, weird name is gone, mul is new.
-    services.tool_catalog_store(
+    tool_catalog_store(
         server_id=server.pk,
         tools=[UpstreamTool("add", "Add two numbers", {}), UpstreamTool("mul", "Multiply", {})],
     )
@@ -99,7 +105,7 @@ def test_catalog_store_upserts_keeps_settings_and_marks_missing_tools():
         False, "Sum", "Add two numbers", True,
     )  # fmt: skip
     assert not tools["weird name!"].available and tools["mul"].available
-    services.tool_catalog_store(server_id=999999, tools=[UpstreamTool("x", "", {})])  # gone: no-op
+    tool_catalog_store(server_id=999999, tools=[UpstreamTool("x", "", {})])  # gone: no-op
 
 
 def test_status_store_writes_masked_live_status():
@@ -117,7 +123,7 @@ def test_status_store_writes_masked_live_status():
         tool_count=4,
         last_error=f"401 at http://h/?token={SECRET_MARK}",
     )
-    services.mcp_server_status_store(status=status)
+    mcp_server_status_store(status=status)
     server.refresh_from_db()
     assert server.state == "restarting" and server.status_updated_at is not None
     assert server.status["replicas"][1]["restarts"] == 2 and server.status["tool_count"] == 4
@@ -144,7 +150,7 @@ def test_call_log_store_counts_usage_truncates_and_survives_deleted_rows(setting
     tool = server.tools.create(upstream_name="add", exposed_name="calc__add")
     endpoint = Endpoint.objects.create(name="e", url=secret_url())
     later = timezone.now() + timedelta(seconds=1)
-    services.tool_calls_record(
+    tool_calls_record(
         records=[
             _record(server_id=server.pk, endpoint_id=endpoint.pk, arguments={"a": "x" * 500},
                     result_text="y" * 500, replica=1, failovers=1),
@@ -167,11 +173,11 @@ def test_call_log_store_counts_usage_truncates_and_survives_deleted_rows(setting
     )
     assert SECRET_MARK not in calls[1].error
     assert calls[3].server_id is None and calls[3].endpoint_id is None
-    tail = selectors.tool_calls_tail(limit=2)
+    tail = tool_calls_tail(limit=2)
     assert [c["id"] for c in tail] == [calls[3].pk, calls[2].pk]
-    after = selectors.tool_calls_tail(after=calls[1].pk)
+    after = tool_calls_tail(after=calls[1].pk)
     assert [c["id"] for c in after] == [calls[2].pk, calls[3].pk]
-    assert [c["outcome"] for c in selectors.tool_calls_tail(outcome="timeout")] == ["timeout"]
+    assert [c["outcome"] for c in tool_calls_tail(outcome="timeout")] == ["timeout"]
 
 
 def test_call_log_pruning_by_age_and_row_cap(settings):
@@ -182,28 +188,33 @@ def test_call_log_pruning_by_age_and_row_cap(settings):
         [ToolCall(at=now - timedelta(days=8), tool="old", outcome="ok") for _ in range(3)]
         + [ToolCall(at=now - timedelta(hours=i), tool=f"t{i}", outcome="ok") for i in range(8)]
     )
-    assert services.tool_calls_prune(now=now) == 6
+    assert tool_calls_prune(now=now) == 6
     kept = list(ToolCall.objects.order_by("-id").values_list("tool", flat=True))
     assert kept == ["t7", "t6", "t5", "t4", "t3"]  # the newest rows by id
 
 
-def test_call_log_store_prunes_at_most_once_a_minute(settings, monkeypatch):
+def test_the_worker_prunes_the_call_log_at_most_once_a_minute(settings):
     settings.HUB_TOOL_LOG_MAX_ROWS = 100
-    monkeypatch.setattr(services, "_last_prune", 0.0)
+    clock = [1000.0]
+    writer = CallLogWriter(clock=lambda: clock[0])
     ToolCall.objects.bulk_create(
         [ToolCall(at=timezone.now() - timedelta(days=30), tool="old", outcome="ok")]
     )
-    services.tool_calls_record(records=[_record()])
+    writer.write(records=[_record()])
     assert not ToolCall.objects.filter(tool="old").exists()  # pruned with the first store
     ToolCall.objects.create(at=timezone.now() - timedelta(days=30), tool="old", outcome="ok")
-    services.tool_calls_record(records=[_record()])
+    clock[0] += PRUNE_INTERVAL - 1
+    writer.write(records=[_record()])
     assert ToolCall.objects.filter(tool="old").exists()  # not again within the minute
+    clock[0] += 1
+    writer.write(records=[_record()])
+    assert not ToolCall.objects.filter(tool="old").exists()  # and again once it has passed
 
 
 def test_renaming_a_server_renames_its_tools():
     server = stdio_server()
     server.tools.create(upstream_name="add", exposed_name="calc__add")
-    services.mcp_server_update(server_id=server.pk, data={"name": "math"})
+    mcp_server_update(server_id=server.pk, data={"name": "math"})
     assert Tool.objects.get().exposed_name == "math__add"
 
 
@@ -212,5 +223,5 @@ def test_endpoint_configs_carry_reconnect_on_tools_change():
 
     Endpoint.objects.create(name="e", url=secret_url(), reconnect_on_tools_change=True)
     held = lease_round(owner="w:1:a", ttl=30)
-    configs, _ = selectors.pool_configs_for(owner="w:1:a", endpoint_ids=held.held)
+    configs, _ = pool_configs_for(owner="w:1:a", endpoint_ids=held.held)
     assert [c.reconnect_on_tools_change for c in configs] == [True]

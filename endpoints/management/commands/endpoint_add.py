@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from endpoints import services
+from endpoints.services.endpoint import endpoint_create
 
 from ._endpoint_args import add_option_arguments, option_values, read_url, validation_error
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, url, disabled, no_health_check, **options):
         try:
-            endpoint = services.endpoint_create(
+            endpoint = endpoint_create(
                 name=name,
                 url=read_url(url),
                 enabled=not disabled,

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from endpoints import control, services
+from endpoints import control
+from endpoints.pool_requests.endpoint import endpoint_reconnect
 
 from ._endpoint_args import resolve_endpoint
 
@@ -13,6 +14,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, endpoint, **options):
         target = resolve_endpoint(endpoint)
-        services.endpoint_reconnect(endpoint_id=target.pk)
+        endpoint_reconnect(endpoint_id=target.pk)
         where = "the pool workers" if control.uses_redis() else "the pool"
         self.stdout.write(f"Reconnect of {target.pk} {target.name} sent to {where}.")

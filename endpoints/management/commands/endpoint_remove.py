@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from endpoints import services
+from endpoints.services.endpoint import endpoint_delete
 
 from ._endpoint_args import resolve_endpoint
 
@@ -13,5 +13,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, endpoint, **options):
         target = resolve_endpoint(endpoint)
-        services.endpoint_delete(endpoint_id=target.pk)
+        endpoint_delete(endpoint_id=target.pk)
         self.stdout.write(self.style.SUCCESS(f"Removed endpoint {target.pk} {target.name}."))

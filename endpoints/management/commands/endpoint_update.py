@@ -1,8 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from endpoints import services
 from endpoints.options import CONNECTION_OPTIONS
+from endpoints.services.endpoint import endpoint_update
 
 from ._endpoint_args import (
     add_option_arguments,
@@ -51,7 +51,7 @@ class Command(BaseCommand):
         if not data:
             raise CommandError("nothing to change: pass at least one option (see --help)")
         try:
-            updated = services.endpoint_update(endpoint_id=target.pk, data=data)
+            updated = endpoint_update(endpoint_id=target.pk, data=data)
         except ValidationError as exc:
             raise validation_error(exc) from None
         self.stdout.write(self.style.SUCCESS(f"Updated endpoint {updated.pk} {updated.name}."))

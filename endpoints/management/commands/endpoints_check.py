@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from endpoints import services
+from endpoints.pool_requests.endpoint import endpoint_check_health
 
 from ._endpoint_args import resolve_endpoint
 
@@ -13,7 +13,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, endpoint, **options):
         endpoint_id = resolve_endpoint(endpoint).pk if endpoint else None
-        report = services.endpoint_check_health(endpoint_id=endpoint_id)
+        report = endpoint_check_health(endpoint_id=endpoint_id)
         if report.get("error"):
             raise CommandError(report["error"])
         for result in report["results"]:

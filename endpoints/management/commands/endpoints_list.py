@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from endpoints import selectors
+from endpoints.selectors.endpoint import endpoint_list
 
 from ._endpoint_args import table
 
@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = "List the configured endpoints (URLs masked)."
 
     def handle(self, *args, **options):
-        endpoints = selectors.endpoint_list()
+        endpoints = endpoint_list()
         if not endpoints:
             self.stdout.write("No endpoints configured. Add one with `manage.py endpoint_add`.")
             return

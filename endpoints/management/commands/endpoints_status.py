@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from endpoints import selectors
+from endpoints.selectors.endpoint import pool_status
 
 from ._endpoint_args import table
 
@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = "The live status of every endpoint, as a table."
 
     def handle(self, *args, **options):
-        status = selectors.pool_status()
+        status = pool_status()
         manager = status["manager"]
         self.stdout.write(
             f"{manager['connectedConnections']} of {manager['totalConnections']} connected, "

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from endpoints import selectors
+from endpoints.selectors.config_export import xiaozhi_config_export
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, output, include_secrets, **options):
-        data = selectors.xiaozhi_config_export(include_secrets=include_secrets)
+        data = xiaozhi_config_export(include_secrets=include_secrets)
         text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
         if output:
             path = Path(output)

@@ -1,9 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from endpoints import services
 from endpoints.config_file import ConfigFileError, parse_config_file
 from endpoints.options import BY_FIELD
+from endpoints.services.config_import import config_import
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, path, **options):
         try:
             parsed = parse_config_file(path)
-            report = services.config_import(parsed=parsed)
+            report = config_import(parsed=parsed)
         except ConfigFileError as exc:
             raise CommandError(f"{path}: {exc}; nothing was imported") from None
         except ValidationError as exc:

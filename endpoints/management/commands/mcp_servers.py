@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from endpoints import selectors
+from endpoints.selectors.mcp_server import mcp_server_list
 
 from ._endpoint_args import table
 
@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = "List the upstream MCP servers: transport, state, tools enabled/total (secrets masked)."
 
     def handle(self, *args, **options):
-        servers = selectors.mcp_server_list()
+        servers = mcp_server_list()
         if not servers:
             self.stdout.write(
                 "No MCP servers configured. Add them in the admin, through "

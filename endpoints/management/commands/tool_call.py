@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from endpoints import services
+from endpoints.pool_requests.tool_call import tool_call
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"--args is not valid JSON: {exc.msg}") from None
         if not isinstance(arguments, dict):
             raise CommandError("--args must be a JSON object")
-        reply = services.tool_call(name=name, arguments=arguments, timeout=timeout)
+        reply = tool_call(name=name, arguments=arguments, timeout=timeout)
         if reply.get("poolRunning") is False:
             raise CommandError(reply["error"]["message"])
         took = reply.get("durationMs")

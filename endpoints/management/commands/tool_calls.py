@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from endpoints import selectors
+from endpoints.selectors.mcp_server import tool_calls_tail
 
 
 class Command(BaseCommand):
@@ -15,13 +15,13 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0, help=("seconds between polls"))
 
     def handle(self, *args, limit, tool, follow, interval, **options):
-        calls = list(reversed(selectors.tool_calls_tail(limit=limit, tool=tool)))
+        calls = list(reversed(tool_calls_tail(limit=limit, tool=tool)))
         for call in calls:
             self._line(call)
         last = calls[-1]["id"] if calls else 0
         while follow:
             time.sleep(interval)
-            for call in selectors.tool_calls_tail(limit=500, tool=tool, after=last):
+            for call in tool_calls_tail(limit=500, tool=tool, after=last):
                 self._line(call)
                 last = call["id"]
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from endpoints import services
+from endpoints.services.mcp_server import tool_update
 
 from ._tool_args import resolve_tools
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, description, **options):
         (tool,) = resolve_tools([name])[:1]
-        services.tool_update(tool_id=tool.pk, data={"description_override": description})
+        tool_update(tool_id=tool.pk, data={"description_override": description})
         if description:
             self.stdout.write(self.style.SUCCESS(f"Description of {tool.exposed_name} set."))
         else:

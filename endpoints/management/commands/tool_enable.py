@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from endpoints import services
+from endpoints.services.mcp_server import tool_set_enabled
 
 from ._tool_args import resolve_tools
 
@@ -14,7 +14,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, names, **options):
         tools = resolve_tools(names)
-        changed = services.tool_set_enabled(tool_ids=[t.pk for t in tools], enabled=self.enabled)
+        changed = tool_set_enabled(tool_ids=[t.pk for t in tools], enabled=self.enabled)
         verb = "Enabled" if self.enabled else "Disabled"
         self.stdout.write(
             self.style.SUCCESS(

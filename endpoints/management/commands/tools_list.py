@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from endpoints import selectors
 from endpoints.models import McpServer
+from endpoints.selectors.mcp_server import tool_list
 
 from ._endpoint_args import table
 from ._tool_args import when
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             or (server.isdigit() and McpServer.objects.filter(pk=int(server)).exists())
         ):
             raise CommandError(f"no MCP server with id or name {server!r}")
-        tools = selectors.tool_list(server=server)
+        tools = tool_list(server=server)
         if not all:
             tools = [t for t in tools if t["enabled"] and t["available"]]
         if not tools:

@@ -1,0 +1,81 @@
+"""Admin pieces both domains use: secret URL forms, masked JSON fields, enable/disable."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin
+
+from endpoints.mcp_server_secrets import mask_mapping, mask_upstream_url
+
+
+def secret_url_field(help_text: str) -> forms.CharField:
+    """A password-style input: the stored URL (with its token or key) is never sent to the
+    browser."""
+    return forms.CharField(
+        label="URL",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"size": 80, "autocomplete": "off"}),
+        help_text=help_text,
+    )
+
+
+class SecretUrlForm(forms.ModelForm):
+    """A model form with a secret `url` (declare it with `secret_url_field`): left blank on
+    an existing row, the stored URL stays; `url_required` says whether a new row needs one."""
+
+    url_required = True
+
+    def clean_url(self) -> str:
+        value = self.cleaned_data.get("url", "")
+        if not value and self.instance.pk:
+            return self.instance.url
+        if not value and self.url_required:
+            raise forms.ValidationError("This field is required.")
+        return value
+
+
+def enable_actions(set_enabled, noun: str):
+    """The admin actions Enable and Disable, for a `set_enabled(ids, on) -> count` service."""
+
+    @admin.action(description="Enable")
+    def enable(modeladmin, request, queryset) -> None:
+        changed = set_enabled(queryset.values_list("pk", flat=True), True)
+        modeladmin.message_user(request, f"Enabled {changed} {noun}(s).")
+
+    @admin.action(description="Disable")
+    def disable(modeladmin, request, queryset) -> None:
+        changed = set_enabled(queryset.values_list("pk", flat=True), False)
+        modeladmin.message_user(request, f"Disabled {changed} {noun}(s).")
+
+    return enable, disable
+
+
+class MaskedJSONField(forms.CharField):
+    """Env or headers as JSON whose values are shown as "***" and never sent to the browser.
+
+    Submitted values of "***" keep the stored value of that key; an empty box
+    keeps everything stored.
+    """
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 80, "autocomplete": "off"})
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value):
+        # Also for the text a failed submit re-displays: it may hold secrets too.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else ""
+            except ValueError:
+                return ""  # unparsable: shown empty (blank keeps what is stored)
+        if isinstance(value, dict):
+            return json.dumps(mask_mapping(value), ensure_ascii=False) if value else ""
+        if isinstance(value, list):
+            masked = [mask_upstream_url(v) if isinstance(v, str) else "" for v in value]
+            return json.dumps(masked, ensure_ascii=False) if value else ""
+        return ""

@@ -1,0 +1,147 @@
+"""REST views of the upstream MCP servers, their tools, test calls and the call log
+(env and header values and URLs masked in every answer)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from endpoints.api.common import as_400, bool_param, int_param
+from endpoints.models import McpServer, Tool
+from endpoints.models.mcp_server import CALL_OUTCOMES
+from endpoints.pool_requests.tool_call import tool_call
+from endpoints.selectors.mcp_server import (
+    mcp_server_detail,
+    mcp_server_list,
+    tool_calls_tail,
+    tool_detail,
+    tool_list,
+)
+from endpoints.serializers.mcp_server import (
+    SERVER_KEYS,
+    McpServerInputSerializer,
+    ToolCallSerializer,
+    ToolPatchSerializer,
+)
+from endpoints.services.mcp_server import (
+    mcp_server_create,
+    mcp_server_delete,
+    mcp_server_update,
+    tool_update,
+)
+
+_SERVER_KEYS = {field: key for key, field in SERVER_KEYS.items()}
+
+
+def _server(server_id: int) -> McpServer:
+    try:
+        return McpServer.objects.get(pk=server_id)
+    except McpServer.DoesNotExist:
+        raise NotFound(f"no MCP server with id {server_id}") from None
+
+
+def _tool(tool_id: int) -> Tool:
+    try:
+        return Tool.objects.get(pk=tool_id)
+    except Tool.DoesNotExist:
+        raise NotFound(f"no tool with id {tool_id}") from None
+
+
+class McpServerListView(APIView):
+    """GET/POST /api/mcp-servers (env and header values, URLs masked in every answer)."""
+
+    def get(self, request):
+        return Response(mcp_server_list())
+
+    def post(self, request):
+        serializer = McpServerInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            server = mcp_server_create(**serializer.to_fields())
+        except DjangoValidationError as exc:
+            raise as_400(exc, keys=_SERVER_KEYS) from None
+        return Response(mcp_server_detail(server_id=server.pk), status=status.HTTP_201_CREATED)
+
+
+class McpServerDetailView(APIView):
+    def get(self, request, server_id: int):
+        _server(server_id)
+        return Response(mcp_server_detail(server_id=server_id))
+
+    def patch(self, request, server_id: int):
+        server = _server(server_id)
+        serializer = McpServerInputSerializer(server, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        try:
+            mcp_server_update(server_id=server_id, data=serializer.to_fields())
+        except DjangoValidationError as exc:
+            raise as_400(exc, keys=_SERVER_KEYS) from None
+        return Response(mcp_server_detail(server_id=server_id))
+
+    def delete(self, request, server_id: int):
+        _server(server_id)
+        mcp_server_delete(server_id=server_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ToolListView(APIView):
+    """GET /api/tools?server=<id or name>&enabled=true|false: tools with usage."""
+
+    def get(self, request):
+        return Response(
+            tool_list(
+                server=request.query_params.get("server") or None,
+                enabled=bool_param(request, "enabled"),
+            )
+        )
+
+
+class ToolDetailView(APIView):
+    def get(self, request, tool_id: int):
+        _tool(tool_id)
+        return Response(tool_detail(tool_id=tool_id))
+
+    def patch(self, request, tool_id: int):
+        _tool(tool_id)
+        serializer = ToolPatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            tool_update(tool_id=tool_id, data=serializer.to_fields())
+        except DjangoValidationError as exc:
+            keys = {"description_override": "descriptionOverride"}
+            raise as_400(exc, keys=keys) from None
+        return Response(tool_detail(tool_id=tool_id))
+
+
+class ToolCallView(APIView):
+    """POST /api/tools/call {name, arguments, timeout?}: one worker runs it, as an endpoint would.
+
+    200 with `result` (isError passes through) or `error` (the JSON-RPC error);
+    503 when no pool runs.
+    """
+
+    def post(self, request):
+        serializer = ToolCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reply = tool_call(**serializer.validated_data)
+        return Response(reply, status=503 if reply.get("poolRunning") is False else 200)
+
+
+class ToolCallLogView(APIView):
+    """GET /api/tools/calls?limit=&tool=&outcome=&after=<id>: the tail of the call log."""
+
+    def get(self, request):
+        outcome = request.query_params.get("outcome") or None
+        if outcome is not None and outcome not in CALL_OUTCOMES:
+            raise ValidationError({"outcome": [f"must be one of {', '.join(CALL_OUTCOMES)}"]})
+        return Response(
+            tool_calls_tail(
+                limit=int_param(request, "limit", default=50, maximum=1000),
+                tool=request.query_params.get("tool") or None,
+                outcome=outcome,
+                after=int_param(request, "after", default=None),
+            )
+        )

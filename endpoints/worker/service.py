@@ -1,0 +1,258 @@
+"""The pool worker: one process's share of the endpoints, and every upstream MCP server.
+
+Its loops:
+
+- lease loop: every TTL/3 renew leases, give back the excess of the fair share
+  and claim free endpoints (endpoints/lease.py); every
+  HUB_POOL_RECONCILE_INTERVAL seconds, and at once on a `reload` control
+  message, build the configs of the rows it holds and `apply()` them to the
+  pool (and the upstream MCP servers) when they differ from what runs;
+- writer loop: endpoint status (status.py) and the tool-call log
+  (upstream_reports.py) to the database;
+- control subscriber (Redis mode): handlers.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+
+from django.conf import settings
+
+from endpoints import control
+from endpoints.lease import lease_release, lease_round, worker_forget, worker_identity
+from endpoints.pool.config import EndpointConfig
+from endpoints.pool.pool import EndpointPool
+from endpoints.pool.registry import BuiltinToolRegistry
+from endpoints.selectors.endpoint import pool_configs_for
+from endpoints.selectors.mcp_server import upstream_configs
+from endpoints.upstreams.config import ServerConfig, ToolKey, ToolSettings
+from endpoints.upstreams.manager import UpstreamManager
+from xiaozhi_hub.runtime import runtime
+
+from .db import DbThread
+from .handlers import ControlHandlers
+from .status import EndpointStatusWriter
+from .upstream_reports import UpstreamReports
+
+logger = logging.getLogger(__name__)
+
+COUNTER_FLUSH_INTERVAL = 1.0  # counters and the call log reach the DB at most once a second
+
+
+async def run_endpoint_pool() -> None:
+    """The runtime service factory."""
+    await PoolWorkerService().run()
+
+
+class PoolWorkerService:
+    def __init__(
+        self,
+        *,
+        owner: str | None = None,
+        ttl: float | None = None,
+        reconcile_interval: float | None = None,
+    ) -> None:
+        self.owner = owner or worker_identity()
+        self.ttl = float(ttl or settings.HUB_POOL_LEASE_TTL)
+        self.reconcile_interval = float(reconcile_interval or settings.HUB_POOL_RECONCILE_INTERVAL)
+        self.pool: EndpointPool | None = None
+        self.upstreams: UpstreamManager | None = None
+        self.db = DbThread()
+        self.status = EndpointStatusWriter(db=self.db, owner=self.owner)
+        self.reports = UpstreamReports(db=self.db)
+        self.handlers = ControlHandlers(self)
+        self._wake = asyncio.Event()
+        self._held: set[int] = set()
+        self._running_configs: list[EndpointConfig] | None = None
+        self._strategy: str | None = None
+        self._renew_due = 0.0
+        self._lease_deadline = 0.0
+        self._pending_release: list[int] = []
+        self._running_servers: list[ServerConfig] | None = None
+        self._running_tool_settings: dict[ToolKey, ToolSettings] | None = None
+
+    # --- life cycle ---------------------------------------------------------
+    async def run(self) -> None:
+        self.upstreams = UpstreamManager(
+            builtin=BuiltinToolRegistry(status_provider=self.summary),
+            on_tools_changed=self._tools_changed,
+            on_catalog=self.reports.store_catalog,
+            on_status=self.reports.store_server_status,
+            on_call=self.reports.record_call,
+        )
+        self.pool = EndpointPool(
+            registry=self.upstreams,
+            on_status=self.status.on_status,
+            server_name=settings.HUB_NAME,
+        )
+        tasks = [
+            asyncio.create_task(self._lease_loop(), name="endpoint-pool-leases"),
+            asyncio.create_task(self._writer_loop(), name="endpoint-pool-status"),
+        ]
+        if control.uses_redis():
+            tasks.append(
+                asyncio.create_task(self.handlers.subscribe(), name="endpoint-pool-control")
+            )
+        else:
+            control.bind_local_pool(self)
+        logger.info("endpoint pool worker %s started (lease TTL %g s)", self.owner, self.ttl)
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            control.unbind_local_pool(self)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        # Close every connection first, then give the leases back, so that no
+        # other worker connects while this one still is.
+        try:
+            await self.pool.close()
+            await self.upstreams.close()
+            await self.status.flush(counters=True)
+            await self.reports.flush_calls()
+            await self.db.call(worker_forget, name=self.owner)
+            logger.info("endpoint pool worker %s stopped; leases released", self.owner)
+        except Exception:
+            logger.exception("endpoint pool worker %s did not stop cleanly", self.owner)
+        finally:
+            self.db.shutdown()
+
+    def wake(self) -> None:
+        """Re-read leases and rows now (a `reload`, or control messages possibly missed)."""
+        self._wake.set()
+
+    # --- one-process mode: the control bus hands messages over directly ----------
+    def submit(self, message: dict) -> None:
+        """Fire and forget from any thread."""
+        runtime.submit(self.handlers.handle(message))
+
+    def call(self, message: dict, *, timeout: float) -> dict:
+        """Request and wait for the answer from any thread."""
+        future = runtime.submit(self.handlers.handle(message))
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise control.PoolUnavailable(
+                f"the endpoint pool did not answer within {timeout:g} s"
+            ) from None
+
+    # --- leases and configuration -------------------------------------------
+    async def _lease_loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            if now >= self._renew_due:
+                await self._lease_round()
+            if self._held and time.monotonic() > self._lease_deadline:
+                # The leases could not be renewed: another worker may claim them
+                # soon, so stop connecting before that can happen.
+                logger.warning("endpoint leases could not be renewed; closing their connections")
+                self._held = set()
+            try:
+                await self._reconcile()
+            except Exception:
+                logger.exception("endpoint pool reconcile failed")
+            try:
+                await self._reconcile_upstreams()
+            except Exception:
+                logger.exception("MCP server reconcile failed")
+            wait = min(self.reconcile_interval, max(0.05, self._renew_due - time.monotonic()))
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                self._wake.clear()
+                self._renew_due = 0.0  # a reload: claim new endpoints right away
+            except TimeoutError:
+                pass
+
+    async def _lease_round(self) -> None:
+        started = time.monotonic()
+        try:
+            result = await self.db.call(lease_round, owner=self.owner, ttl=self.ttl)
+        except Exception:
+            logger.exception("endpoint lease renewal failed")
+            self._renew_due = time.monotonic() + 1.0
+            return
+        self._held = set(result.held)
+        self._pending_release = sorted(set(self._pending_release) | set(result.release))
+        # The lease was written at about `started` + TTL; keep a margin of TTL/6.
+        self._lease_deadline = started + self.ttl * 5 / 6
+        self._renew_due = started + self.ttl / 3
+        if result.claimed:
+            logger.info(
+                "worker %s claimed endpoints %s (share %d of %d workers)",
+                self.owner,
+                result.claimed,
+                result.share,
+                result.workers,
+            )
+
+    async def _reconcile(self) -> None:
+        held = sorted(self._held)
+        if held:
+            configs, strategy = await self.db.call(
+                pool_configs_for, owner=self.owner, endpoint_ids=held
+            )
+        else:  # nothing held (or leases lost): close everything, even with the DB down
+            configs, strategy = [], self._strategy or self.pool.load_balance_strategy
+        if strategy != self._strategy:
+            self.pool.set_load_balance_strategy(strategy)
+            self._strategy = strategy
+        if configs != self._running_configs:
+            await self.pool.apply(configs)
+            self._running_configs = configs
+        if self._pending_release:
+            release, self._pending_release = self._pending_release, []
+            release = [pk for pk in release if pk not in self._held]
+            await self.status.flush(counters=True)
+            await self.db.call(lease_release, owner=self.owner, endpoint_ids=release)
+            logger.info("worker %s gave back endpoints %s", self.owner, release)
+
+    async def _reconcile_upstreams(self) -> None:
+        servers, tool_settings = await self.db.call(upstream_configs)
+        if servers != self._running_servers:
+            await self.upstreams.apply(servers)
+            self._running_servers = servers
+        if tool_settings != self._running_tool_settings:
+            await self.upstreams.set_tool_settings(tool_settings)
+            self._running_tool_settings = tool_settings
+
+    async def _tools_changed(self) -> None:
+        await self.pool.notify_tools_changed()
+
+    # --- writing what the runtimes report -------------------------------------------
+    async def _writer_loop(self) -> None:
+        last_counters = 0.0
+        while True:
+            try:
+                await asyncio.wait_for(self.status.changed.wait(), timeout=COUNTER_FLUSH_INTERVAL)
+            except TimeoutError:
+                pass
+            self.status.changed.clear()
+            counters = time.monotonic() - last_counters >= COUNTER_FLUSH_INTERVAL
+            if counters:
+                last_counters = time.monotonic()
+                await self.reports.flush_calls()
+            await self.status.flush(counters=counters)
+
+    def summary(self) -> dict:
+        """hub__status: what this worker's pool holds."""
+        statuses = self.pool.statuses() if self.pool else []
+        return {
+            "worker": self.owner,
+            "endpoints": len(statuses),
+            "connected": sum(s.connected for s in statuses),
+            "healthy": sum(s.state == "connected" for s in statuses),
+            "connections": [
+                {"name": s.name, "state": s.state, "healthScore": s.health_score} for s in statuses
+            ],
+            "upstreamServers": [
+                {"name": s.name, "state": s.state, "tools": s.tool_count}
+                for s in (self.upstreams.server_statuses() if self.upstreams else [])
+            ],
+        }
