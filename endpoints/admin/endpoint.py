@@ -8,7 +8,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from endpoints.admin.forms import SecretUrlForm, enable_actions, secret_url_field
+from endpoints.admin.common import (
+    DeleteThroughServiceMixin,
+    SecretUrlForm,
+    enable_actions,
+    secret_url_field,
+)
 from endpoints.models import Endpoint, PoolOptions, PoolWorker
 from endpoints.options import CONNECTION_FIELDS
 from endpoints.pool_requests.endpoint import endpoint_check_health, endpoint_reconnect
@@ -40,7 +45,7 @@ class EndpointForm(SecretUrlForm):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = EndpointForm
     list_display = (
         "name",
@@ -148,12 +153,8 @@ class EndpointAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         endpoint_save(endpoint=obj)
 
-    def delete_model(self, request, obj) -> None:
-        endpoint_delete(endpoint_id=obj.pk)
-
-    def delete_queryset(self, request, queryset) -> None:
-        for pk in list(queryset.values_list("pk", flat=True)):
-            endpoint_delete(endpoint_id=pk)
+    def delete_service(self, pk: int) -> None:
+        endpoint_delete(endpoint_id=pk)
 
     # --- actions ------------------------------------------------------------------
     @admin.action(description="Reconnect now")

@@ -9,7 +9,13 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from endpoints.admin.forms import MaskedJSONField, SecretUrlForm, enable_actions, secret_url_field
+from endpoints.admin.common import (
+    DeleteThroughServiceMixin,
+    MaskedJSONField,
+    SecretUrlForm,
+    enable_actions,
+    secret_url_field,
+)
 from endpoints.mcp_server_secrets import unmask_mapping, unmask_urls
 from endpoints.models import McpServer, Tool, ToolCall
 from endpoints.selectors.mcp_server import mcp_server_queryset, tool_shadowed_by, tools_with_clashes
@@ -94,7 +100,7 @@ class ToolInline(admin.TabularInline):
 
 
 @admin.register(McpServer)
-class McpServerAdmin(admin.ModelAdmin):
+class McpServerAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     form = McpServerForm
     list_display = ("name", "transport", "enabled", "state", "tools_column", "masked_target")
     list_filter = ("transport", "enabled", "state")
@@ -163,12 +169,8 @@ class McpServerAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         mcp_server_save(server=obj)
 
-    def delete_model(self, request, obj) -> None:
-        mcp_server_delete(server_id=obj.pk)
-
-    def delete_queryset(self, request, queryset) -> None:
-        for pk in list(queryset.values_list("pk", flat=True)):
-            mcp_server_delete(server_id=pk)
+    def delete_service(self, pk: int) -> None:
+        mcp_server_delete(server_id=pk)
 
     enable, disable = enable_actions(
         lambda ids, on: mcp_server_set_enabled(server_ids=ids, enabled=on), "MCP server"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework.exceptions import ValidationError
+from django.db import models
+from rest_framework.exceptions import NotFound, ValidationError
 
 
 def as_400(exc: DjangoValidationError, *, keys: dict[str, str]) -> ValidationError:
@@ -34,3 +35,11 @@ def int_param(request, name: str, *, default: int | None, maximum: int | None = 
     if not value.isdigit():
         raise ValidationError({name: ["must be a whole number >= 0"]})
     return min(int(value), maximum) if maximum else int(value)
+
+
+def get_or_404(model: type[models.Model], pk: int, *, what: str) -> models.Model:
+    """The row, or a 404 saying "no <what> with id <pk>"."""
+    try:
+        return model.objects.get(pk=pk)
+    except model.DoesNotExist:
+        raise NotFound(f"no {what} with id {pk}") from None

@@ -5,11 +5,10 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import status
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from endpoints.api.common import as_400
+from endpoints.api.common import as_400, get_or_404
 from endpoints.models import Endpoint
 from endpoints.options import BY_FIELD, CONNECTION_OPTIONS
 from endpoints.pool_requests.endpoint import (
@@ -46,10 +45,7 @@ _OPTION_KEYS = {field: spec.key for field, spec in BY_FIELD.items()}
 
 
 def _endpoint(endpoint_id: int) -> Endpoint:
-    try:
-        return Endpoint.objects.get(pk=endpoint_id)
-    except Endpoint.DoesNotExist:
-        raise NotFound(f"no endpoint with id {endpoint_id}") from None
+    return get_or_404(Endpoint, endpoint_id, what="endpoint")
 
 
 class PoolStatusView(APIView):

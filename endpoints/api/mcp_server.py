@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from endpoints.api.common import as_400, bool_param, int_param
+from endpoints.api.common import as_400, bool_param, get_or_404, int_param
 from endpoints.models import McpServer, Tool
 from endpoints.models.mcp_server import CALL_OUTCOMES
 from endpoints.pool_requests.tool_call import tool_call
@@ -37,17 +37,11 @@ _SERVER_KEYS = {field: key for key, field in SERVER_KEYS.items()}
 
 
 def _server(server_id: int) -> McpServer:
-    try:
-        return McpServer.objects.get(pk=server_id)
-    except McpServer.DoesNotExist:
-        raise NotFound(f"no MCP server with id {server_id}") from None
+    return get_or_404(McpServer, server_id, what="MCP server")
 
 
 def _tool(tool_id: int) -> Tool:
-    try:
-        return Tool.objects.get(pk=tool_id)
-    except Tool.DoesNotExist:
-        raise NotFound(f"no tool with id {tool_id}") from None
+    return get_or_404(Tool, tool_id, what="tool")
 
 
 class McpServerListView(APIView):

@@ -1,4 +1,5 @@
-"""Admin pieces both domains use: secret URL forms, masked JSON fields, enable/disable."""
+"""Admin pieces both domains use: secret URL forms, masked JSON fields, enable/disable
+actions, deletes through the services."""
 
 from __future__ import annotations
 
@@ -79,3 +80,18 @@ class MaskedJSONField(forms.CharField):
             masked = [mask_upstream_url(v) if isinstance(v, str) else "" for v in value]
             return json.dumps(masked, ensure_ascii=False) if value else ""
         return ""
+
+
+class DeleteThroughServiceMixin:
+    """Admin deletes (one row or a selection) go through `delete_service(pk)`, so each
+    reaches the running pool like any other write."""
+
+    def delete_service(self, pk: int) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request, obj) -> None:
+        self.delete_service(obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for pk in list(queryset.values_list("pk", flat=True)):
+            self.delete_service(pk)
