@@ -1,4 +1,8 @@
-"""ASGI entry point: `daphne xiaozhi_hub.asgi:application` (HTTP and WebSockets)."""
+"""ASGI entry point: `daphne xiaozhi_hub.asgi:application` (HTTP and WebSockets).
+
+A composition root: with urls.py, the only part of the hub's core that names
+the console (the WebSocket routes and their token authentication).
+"""
 
 import os
 
@@ -13,7 +17,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from .console.auth import TokenAuthMiddleware  # noqa: E402
-from .routing import websocket_urlpatterns  # noqa: E402
+from .console.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "endpoints",
     "chathistory",
+    "xiaozhi_hub.console",  # last: it depends on both apps, nothing depends on it
 ]
 
 MIDDLEWARE = [
@@ -167,7 +168,7 @@ HUB_KEEP_AUDIO = env_bool("HUB_KEEP_AUDIO", False)
 # Seconds between a report's time and its source row's created_at that still match.
 HUB_REPORT_MATCH_WINDOW = env_int("HUB_REPORT_MATCH_WINDOW", 10, minimum=0)
 
-# --- Live console (xiaozhi_hub/console/, consumers.py) ---------------------------
+# --- Live console (xiaozhi_hub/console/) ----------------------------------------
 # Which transport the browser uses: auto = WebSocket, SSE after repeated failures.
 HUB_CONSOLE_TRANSPORT = (env_str("HUB_CONSOLE_TRANSPORT", "auto") or "auto").lower()
 if HUB_CONSOLE_TRANSPORT not in {"auto", "ws", "sse"}:

@@ -1,3 +1,5 @@
+"""The URL root: a composition root (with asgi.py), the one place that mounts every app."""
+
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView

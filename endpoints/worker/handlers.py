@@ -12,26 +12,32 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from django.conf import settings
 
 from endpoints import control
-from endpoints.pool.pool import NoHealthyEndpoint
+from endpoints.pool.pool import EndpointPool, NoHealthyEndpoint
 from endpoints.pool.protocol import TOOL_TIMEOUT, error_response
 from xiaozhi_hub.masking import mask_text
-
-if TYPE_CHECKING:  # typing only: the service creates its handlers
-    from .service import PoolWorkerService
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict], Awaitable[dict[str, Any]]]
 
 
+class PoolHost(Protocol):
+    """What the handlers need of the worker service (which creates them)."""
+
+    owner: str
+    pool: EndpointPool | None
+
+    def wake(self) -> None: ...
+
+
 class ControlHandlers:
-    def __init__(self, service: PoolWorkerService) -> None:
+    def __init__(self, service: PoolHost) -> None:
         self.service = service
         self._background: set[asyncio.Task] = set()
         self.table: dict[str, Handler] = {

@@ -6,12 +6,8 @@ function stat(label, value, extra = {}) {
   return el("div", { class: "stat", ...extra }, el("span", { class: "stat-label" }, label), el("span", { class: "stat-value" }, value ?? "—"));
 }
 
-// payload: a sync:snapshot payload {available, detail, status, runs}.
+// payload: a sync:snapshot payload {status, runs, ...} (snake_case, docs/console.md).
 export function renderSyncSummary(node, payload) {
-  if (!payload.available) {
-    showProblem(node, `The sync state is not available yet: ${payload.detail}.`);
-    return;
-  }
   const s = payload.status || {};
   const lag = s.lag_seconds;
   node.replaceChildren(

@@ -11,7 +11,7 @@ REPORT_SECRET = "console-test-report-secret"
 
 
 def report_body(mac: str, content: str, *, session: str = "s-1", chat_type: int = 1) -> dict:
-    """A report as xiaozhi-esp32-server's core sends it (REFERENCE.md §2)."""
+    """A report as xiaozhi-esp32-server's core sends it (docs/protocols.md)."""
     return {
         "macAddress": mac,
         "sessionId": session,

@@ -208,7 +208,7 @@ def message(page, text: str):
 
 
 def test_pages_show_live_data_and_reconnect_after_a_server_restart(page, hub):
-    from endpoints.services import endpoint_create
+    from endpoints.services.endpoint import endpoint_create
 
     off_loop(staff_user)
     off_loop(
@@ -232,7 +232,7 @@ def test_pages_show_live_data_and_reconnect_after_a_server_restart(page, hub):
     page.wait_for_selector("#sync-summary .stats")
 
     # The pool reports a change: the card updates in place (what the pool would send).
-    from endpoints.selectors import endpoint_status_list
+    from endpoints.selectors.endpoint import endpoint_status_list
     from xiaozhi_hub.broadcast import HEALTH, broadcast
 
     (status,) = off_loop(endpoint_status_list)

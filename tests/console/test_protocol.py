@@ -61,3 +61,24 @@ def test_the_token_bucket_allows_a_burst_then_the_rate():
     assert [bucket.take(), bucket.take()] == [True, False]
     now[0] = 100  # never more than the burst
     assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+@pytest.mark.parametrize(
+    "payload, required, expected",
+    [
+        ({"endpointId": 3}, True, 3),
+        ({"endpoint_id": 3}, True, 3),  # the spelling before the casing fix, still read
+        ({"endpointId": 4, "endpoint_id": 3}, True, 4),  # the documented spelling wins
+        ({}, False, None),  # endpoint:check without an id checks every endpoint
+        ({}, True, '"endpointId" must be a positive integer'),
+        ({"endpointId": True}, True, '"endpointId" must be'),
+        ({"endpointId": 0}, False, '"endpointId" must be'),
+        ({"endpointId": "3"}, False, '"endpointId" must be'),
+    ],
+)
+def test_endpoint_requests_name_their_endpoint_in_camel_case(payload, required, expected):
+    if isinstance(expected, str):
+        with pytest.raises(p.FrameError, match=expected):
+            p.endpoint_id(payload, required=required)
+    else:
+        assert p.endpoint_id(payload, required=required) == expected

@@ -133,7 +133,7 @@ def test_request_endpoint_answers_like_the_socket(django_user_model):
     answer = post({"id": "h1", "type": "sync:start", "payload": {"chatId": "sess-1"}})
     assert answer.status_code == 200
     assert answer.json()["id"] == "h1" and answer.json()["payload"]["session_id"] == "sess-1"
-    missing = post({"id": "h2", "type": "endpoint:check", "payload": {"endpoint_id": 424242}})
+    missing = post({"id": "h2", "type": "endpoint:check", "payload": {"endpointId": 424242}})
     assert missing.status_code == 400
     assert missing.json()["payload"]["reason"] == "unknown endpoint 424242"
     assert post("{oops").json()["type"] == "error"

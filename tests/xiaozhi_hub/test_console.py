@@ -10,7 +10,7 @@ from django.test import Client
 
 from xiaozhi_hub.asgi import application
 from xiaozhi_hub.broadcast import abroadcast
-from xiaozhi_hub.consumers import (
+from xiaozhi_hub.console.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_HEARTBEAT_TIMEOUT,
     CLOSE_TOO_BIG,
@@ -217,7 +217,7 @@ async def subscribe(ws: WebsocketCommunicator, channel: str, request_id: str) ->
 
 @sync_to_async
 def create_endpoint(name: str) -> int:
-    from endpoints.services import endpoint_create
+    from endpoints.services.endpoint import endpoint_create
 
     url = "wss://api.xiaozhi.me/mcp/?token=eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.sig"
     return endpoint_create(name=name, url=url, enabled=False).pk
@@ -233,17 +233,20 @@ async def test_subscribe_answers_ok_then_a_snapshot_of_each_channel(console_sett
 
     health = await subscribe(ws, "health", "s1")
     assert health["type"] == "health:snapshot" and health["payload"]["available"]
+    assert "serverTime" in health["payload"]  # the endpoint family is camelCase
     (endpoint,) = [e for e in health["payload"]["endpoints"] if e["id"] == endpoint_id]
     assert endpoint["name"] == "cloud-1" and "c2VjcmV0LXRva2Vu" not in json.dumps(endpoint)
 
     sync = await subscribe(ws, "sync", "s2")
     assert sync["type"] == "sync:snapshot" and sync["payload"]["available"]
+    assert "server_time" in sync["payload"]  # the chat and sync families are snake_case
     assert sync["payload"]["status"]["messages"] >= 1
 
     chat = await subscribe(ws, "chat:aa:bb:cc:00:00:01", "s3")
     assert chat["type"] == "chat:snapshot"
     assert [m["content"] for m in chat["payload"]["messages"]] == ["你好，小智 👋"]
     assert chat["payload"]["messages"][0]["session_id"] == "sess-a"
+    assert "server_time" in chat["payload"]
 
     everything = await subscribe(ws, "chat", "s4")
     assert "你好，小智 👋" in [m["content"] for m in everything["payload"]["messages"]]
@@ -305,21 +308,27 @@ async def test_requests_get_exactly_one_answer_with_their_id(console_settings):
     legacy = await request(ws, {"id": "q3", "type": "sync:start", "payload": by_mac})
     assert legacy["type"] == "ok" and legacy["payload"]["device"] == "AA:BB:CC:DD:EE:FF"
 
-    reconnect = {"endpoint_id": endpoint_id}
-    answer = await request(ws, {"id": "q4", "type": "endpoint:reconnect", "payload": reconnect})
-    assert answer == {
-        "id": "q4",
-        "channel": "system",
-        "type": "ok",
-        "payload": {"endpoint_id": endpoint_id, "reconnecting": True},
-    }
+    # The endpoint family is camelCase; the earlier `endpoint_id` is still read.
+    for request_id, reconnect in (
+        ("q4", {"endpointId": endpoint_id}),
+        ("q4b", {"endpoint_id": endpoint_id}),
+    ):
+        answer = await request(
+            ws, {"id": request_id, "type": "endpoint:reconnect", "payload": reconnect}
+        )
+        assert answer == {
+            "id": request_id,
+            "channel": "system",
+            "type": "ok",
+            "payload": {"endpointId": endpoint_id, "reconnecting": True},
+        }
     for number, kind in enumerate(("endpoint:reconnect", "endpoint:check"), start=5):
-        unknown = {"endpoint_id": 999999}
+        unknown = {"endpointId": 999999}
         answer = await request(ws, {"id": f"q{number}", "type": kind, "payload": unknown})
         assert answer["id"] == f"q{number}" and answer["type"] == "error"
         assert answer["payload"]["reason"] == "unknown endpoint 999999"
     bad = await request(ws, {"id": "q7", "type": "endpoint:reconnect", "payload": {}})
-    assert bad["id"] == "q7" and "endpoint_id" in bad["payload"]["reason"]
+    assert bad["id"] == "q7" and "endpointId" in bad["payload"]["reason"]
     assert await ws.receive_nothing(timeout=0.3)
     await ws.disconnect()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
+from rest_framework.authtoken.models import Token
 
 from .protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 
@@ -28,8 +29,6 @@ def token_from_header(value: bytes | str | None) -> str | None:
 
 def user_for_token(key: str):
     """The active user owning an API token, or None."""
-    from rest_framework.authtoken.models import Token
-
     try:
         token = Token.objects.select_related("user").get(key=key)
     except (Token.DoesNotExist, ValueError):

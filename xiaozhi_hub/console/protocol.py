@@ -1,4 +1,4 @@
-"""The console protocol (REFERENCE.md §3): frame parsing, channel names, close codes.
+"""The console protocol (docs/console.md): frame parsing, channel names, close codes.
 
 Pure functions, shared by the WebSocket consumer and the SSE fallback, so
 both transports accept and refuse exactly the same frames.
@@ -102,8 +102,9 @@ def chat_device(channel: str) -> str | None:
 def sync_arguments(payload: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments for chathistory.services.sync_request from a sync:start payload.
 
-    Also accepts the earlier design's per-chat shape {"chatId": ...}: a MAC
-    means that device's history, anything else one session (a chat).
+    The chat family is snake_case (`session_id`); `sessionId` and the earlier
+    design's per-chat shape {"chatId": ...} are still read for old clients: a
+    MAC means that device's history, anything else one session (a chat).
     """
     full = payload.get("full", False)
     device = payload.get("device")
@@ -125,11 +126,15 @@ def sync_arguments(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def endpoint_id(payload: dict[str, Any], *, required: bool) -> int | None:
-    value = payload.get("endpoint_id", payload.get("endpointId"))
+    """The endpoint of an endpoint:* request: `endpointId`, the endpoint family's casing.
+
+    `endpoint_id` is still read, so clients written before the casing fix keep working.
+    """
+    value = payload.get("endpointId", payload.get("endpoint_id"))
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FrameError('"endpoint_id" must be a positive integer')
+        raise FrameError('"endpointId" must be a positive integer')
     return value
 
 

@@ -15,28 +15,15 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from xiaozhi_hub.broadcast import HEALTH, SYNC, SYSTEM, ConsoleFrame, make_frame, now_iso
+from xiaozhi_hub.broadcast import SYSTEM, ConsoleFrame, make_frame, now_iso
 from xiaozhi_hub.masking import mask_text
 
 from . import data
 from . import protocol as p
 from .fanout import encode, fanout
+from .snapshots import snapshot_frame
 
 logger = logging.getLogger(__name__)
-
-
-async def snapshot_frame(channel: str) -> ConsoleFrame:
-    """The current state of a channel (raises data.UnknownObject for an unknown device)."""
-    if channel == HEALTH:
-        kind, payload = "health:snapshot", await database_sync_to_async(data.health_snapshot)()
-    elif channel == SYNC:
-        kind, payload = "sync:snapshot", await database_sync_to_async(data.sync_snapshot)()
-    else:
-        # An unknown device raises: an error answer, not an empty transcript.
-        device = p.chat_device(channel)
-        payload = await database_sync_to_async(data.chat_snapshot)(device=device)
-        kind = "chat:snapshot"
-    return make_frame(channel=channel, type=kind, payload={**payload, "server_time": now_iso()})
 
 
 def heartbeat_frame(request_id: str | None = None) -> ConsoleFrame:
@@ -120,9 +107,9 @@ def perform(request: p.Request) -> dict[str, Any]:
     if request.type == p.SYNC_START:
         return data.sync_start(**p.sync_arguments(payload))
     if request.type == p.ENDPOINT_RECONNECT:
-        return data.endpoint_reconnect(endpoint_id=p.endpoint_id(payload, required=True))
+        return data.reconnect_endpoint(endpoint_id=p.endpoint_id(payload, required=True))
     if request.type == p.ENDPOINT_CHECK:
-        return data.endpoint_check(endpoint_id=p.endpoint_id(payload, required=False))
+        return data.check_endpoint(endpoint_id=p.endpoint_id(payload, required=False))
     raise p.FrameError(f"{request.type} is not supported here", request.id)
 
 
@@ -140,7 +127,7 @@ def failure(request: p.Request, exc: Exception) -> ConsoleFrame:
     """The error answer for a failed request (call inside `except`)."""
     if isinstance(exc, p.FrameError):
         reason = exc.reason
-    elif isinstance(exc, data.UnknownObject | data.Unavailable):
+    elif isinstance(exc, data.UnknownObject):
         reason = str(exc)
     else:  # a bug or a dependency down: the client still gets an answer
         logger.exception("console request %s failed", request.type)

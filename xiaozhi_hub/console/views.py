@@ -39,14 +39,6 @@ def _client_config(*channels: str) -> dict:
     }
 
 
-def _read(read, **kwargs):
-    """(value, "") or (None, what is missing) for a section of a page."""
-    try:
-        return read(**kwargs), ""
-    except data.Unavailable as exc:
-        return None, str(exc)
-
-
 def _page(request, template: str, channels: tuple[str, ...], **context):
     context.update(
         admin.site.each_context(request),  # the admin header, user tools and links
@@ -67,7 +59,6 @@ def dashboard(request):
 @staff_member_required
 def devices(request):
     search = request.GET.get("q", "").strip()[:100]
-    rows, missing = _read(data.device_list, search=search)
     return _page(
         request,
         "console/devices.html",
@@ -75,15 +66,14 @@ def devices(request):
         page="devices",
         page_title="Devices",
         search=search,
-        devices=rows or [],
-        missing=missing,
+        devices=data.device_list(search=search),
     )
 
 
 @staff_member_required
 def transcript(request, device: str):
     try:
-        sessions, missing = _read(data.session_list, device=device)
+        sessions = data.session_list(device=device)
     except data.UnknownObject:
         raise Http404(f"unknown device {device!r}") from None
     return _page(
@@ -93,8 +83,7 @@ def transcript(request, device: str):
         page="devices",
         page_title=f"Device {device}",
         device=device,
-        sessions=sessions or [],
-        missing=missing,
+        sessions=sessions,
     )
 
 

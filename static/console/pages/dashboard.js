@@ -1,4 +1,5 @@
 // Dashboard: every endpoint live (health channel), the sync state and counts (sync channel).
+// The health channel and endpoint:* requests are the endpoint family: camelCase keys.
 
 import { countdown, endpointCard, renderSyncSummary } from "../sections.js";
 import { el, showProblem, startConsole } from "../ui.js";
@@ -12,7 +13,7 @@ function act(type, endpoint, card) {
   const result = card.querySelector(".action-result");
   result.textContent = "…";
   client
-    .request(type, { endpoint_id: endpoint.id })
+    .request(type, { endpointId: endpoint.id })
     .then(() => (result.textContent = type === "endpoint:check" ? "checked" : "reconnecting"))
     .catch((error) => (result.textContent = error.message));
 }
@@ -25,13 +26,7 @@ function card(endpoint) {
   return node;
 }
 
-function renderEndpoints(payload) {
-  if (!payload.available) {
-    showProblem(endpointsNode, `Endpoint states are not available yet: ${payload.detail}.`);
-    return;
-  }
-  endpoints.clear();
-  for (const endpoint of payload.endpoints) endpoints.set(endpoint.id, endpoint);
+function renderEndpoints() {
   if (!endpoints.size) {
     showProblem(endpointsNode, "No endpoints configured. Add one in the admin under Endpoints.");
     return;
@@ -40,13 +35,17 @@ function renderEndpoints(payload) {
 }
 
 client.subscribe("health", (frame) => {
-  if (frame.type === "health:snapshot") renderEndpoints(frame.payload);
+  if (frame.type === "health:snapshot") {
+    endpoints.clear();
+    for (const endpoint of frame.payload.endpoints) endpoints.set(endpoint.id, endpoint);
+    renderEndpoints();
+  }
   if (frame.type === "endpoint_health") {
     const endpoint = frame.payload.endpoint;
     const old = endpointsNode.querySelector(`[data-endpoint="${CSS.escape(String(endpoint.id))}"]`);
     endpoints.set(endpoint.id, endpoint);
     if (old) old.replaceWith(card(endpoint));
-    else renderEndpoints({ available: true, endpoints: [...endpoints.values()] });
+    else renderEndpoints();
   }
 });
 

@@ -50,8 +50,7 @@ client.subscribe("sync", (frame) => {
   const p = frame.payload;
   if (frame.type === "sync:snapshot") {
     renderSyncSummary(summary, p);
-    if (p.available) renderRuns(runsNode, p.runs);
-    else runsNode.replaceChildren();
+    renderRuns(runsNode, p.runs);
   } else if (frame.type === "sync:progress" && watching) {
     // The source does not say how many rows are left: the bar moves with each batch.
     showProgress(`Run ${p.run_id}: ${p.rows_read} rows read, ${p.rows_written} written`, null);

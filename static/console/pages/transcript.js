@@ -72,10 +72,6 @@ for (const button of document.querySelectorAll(".session-filter")) {
 
 client.subscribe(`chat:${device}`, (frame) => {
   if (frame.type === "chat:snapshot") {
-    if (!frame.payload.available) {
-      list.replaceChildren(el("li", { class: "missing" }, `Messages are not available yet: ${frame.payload.detail}.`));
-      return;
-    }
     merge(frame.payload.messages, { highlight: messages.size > 0 });
   } else if (frame.type === "chat_update") {
     merge(frame.payload.messages, { highlight: true });

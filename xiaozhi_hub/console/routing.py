@@ -1,6 +1,8 @@
+"""The console's WebSocket routes, mounted by xiaozhi_hub/asgi.py."""
+
 from django.urls import path
 
-from .consumers import ConsoleConsumer
+from .consumer import ConsoleConsumer
 
 websocket_urlpatterns = [
     path("ws/console/", ConsoleConsumer.as_asgi()),

@@ -1,9 +1,8 @@
-"""The console WebSocket (/ws/console/, also /ws/admin/): JSON frames of REFERENCE.md §3.
+"""The console WebSocket (/ws/console/, also /ws/admin/): the JSON frames of docs/console.md.
 
-The protocol lives in xiaozhi_hub/console/ (shared with the SSE fallback);
-this consumer adds what is WebSocket-specific: the handshake, close codes,
-frame size and rate limits, and the heartbeat watchdog. docs/console.md
-documents it for client authors.
+The protocol itself (protocol.py, session.py) is shared with the SSE
+fallback; this consumer adds what is WebSocket-specific: the handshake, close
+codes, frame size and rate limits, and the heartbeat watchdog.
 """
 
 from __future__ import annotations
@@ -17,27 +16,19 @@ import uuid
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from .broadcast import SYSTEM, make_frame, now_iso
-from .console import protocol as p
-from .console.auth import refusal
-from .console.limits import TokenBucket, connections
-from .console.session import ConsoleSession, heartbeat_frame
+from xiaozhi_hub.broadcast import SYSTEM, make_frame, now_iso
 
-# Re-exported: the foundation's tests and docs refer to them here.
-CLOSE_UNAUTHENTICATED = p.CLOSE_UNAUTHENTICATED
-CLOSE_FORBIDDEN = p.CLOSE_FORBIDDEN
-CLOSE_HEARTBEAT_TIMEOUT = p.CLOSE_HEARTBEAT_TIMEOUT
-CLOSE_TOO_MANY = p.CLOSE_TOO_MANY
-CLOSE_TOO_BIG = p.CLOSE_TOO_BIG
-
-SYSTEM_CHANNEL = SYSTEM
+from . import protocol as p
+from .auth import refusal
+from .limits import TokenBucket, connections
+from .session import ConsoleSession, heartbeat_frame
 
 logger = logging.getLogger(__name__)
 
 
 class ConsoleConsumer(AsyncWebsocketConsumer):
     # No layer channel per socket: events reach sockets through the process's
-    # fan-out (console/fanout.py), one Redis delivery per process, not per socket.
+    # fan-out (fanout.py), one Redis delivery per process, not per socket.
     channel_layer_alias = None
     member = ""  # this socket's entry in the connection registry
     session: ConsoleSession | None = None
