@@ -30,8 +30,14 @@ class DeviceAdmin(ReadOnlyAdmin):
 
 @admin.register(ChatSession)
 class ChatSessionAdmin(ReadOnlyAdmin):
-    list_display = ("session_id", "title", "device", "message_count", "started_at",
-                    "last_message_at")  # fmt: skip
+    list_display = (
+        "session_id",
+        "title",
+        "device",
+        "message_count",
+        "started_at",
+        "last_message_at",
+    )
     list_filter = ("agent",)
     search_fields = ("session_id", "title", "device__mac", "device__alias")
     list_select_related = ("device",)
@@ -54,8 +60,18 @@ class ChatMessageAdmin(ReadOnlyAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
-    list_display = ("id", "started_at", "finished_at", "status", "trigger", "full", "rows_read",
-                    "rows_written", "rows_skipped", "short_error")  # fmt: skip
+    list_display = (
+        "id",
+        "started_at",
+        "finished_at",
+        "status",
+        "trigger",
+        "full",
+        "rows_read",
+        "rows_written",
+        "rows_skipped",
+        "short_error",
+    )
     list_filter = ("status", "trigger", "full")
 
     @admin.display(description="error")
@@ -76,8 +92,15 @@ class SyncGapAdmin(ReadOnlyAdmin):
 
 @admin.register(SyncState)
 class SyncStateAdmin(ReadOnlyAdmin):
-    list_display = ("source", "status", "cursor", "last_success_at", "last_run_at",
-                    "rows_written_total", "last_error")  # fmt: skip
+    list_display = (
+        "source",
+        "status",
+        "cursor",
+        "last_success_at",
+        "last_run_at",
+        "rows_written_total",
+        "last_error",
+    )
     actions = ["sync_now", "resync_from_scratch"]
 
     @admin.action(description="Sync now")

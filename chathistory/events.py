@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Literal, TypedDict, TypeVar
 
 from asgiref.sync import async_to_sync
 
 from xiaozhi_hub.broadcast import CHAT, SYNC, abroadcast, broadcast, chat_channel
-
-from .models import ChatMessage
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,20 +74,38 @@ def newest_per_device(items: Iterable[T], *, device: Callable[[T], str | None], 
     return [item for group in groups[:MAX_DEVICES_PER_BATCH] for item in group]
 
 
-def message_payload(message: ChatMessage) -> ChatMessagePayload:
-    """Needs device, session and agent loaded (select_related) or attached."""
+def message_payload(
+    *,
+    id: int,
+    source_id: int | None,
+    device: str | None,
+    session_id: str | None,
+    agent_id: str | None,
+    role: str,
+    content: str,
+    speaker: str | None,
+    tool_name: str | None,
+    tool_arguments: Any,
+    created_at: datetime,
+) -> ChatMessagePayload:
+    """The one builder of a message as consoles, the REST API and exports see it.
+
+    Devices, sessions and agents are named by their natural keys (MAC, session id,
+    agent id). `role` to `tool_arguments` are the fields of parsing.ParsedContent, so a
+    parsed row can be passed as `**asdict(parsed)`.
+    """
     return ChatMessagePayload(
-        id=message.pk,
-        source_id=message.source_id,
-        device=message.device.mac if message.device_id else None,
-        session_id=message.session.session_id if message.session_id else None,
-        agent_id=message.agent.agent_id if message.agent_id else None,
-        role=message.role,
-        content=message.content,
-        speaker=message.speaker,
-        tool_name=message.tool_name,
-        tool_arguments=message.tool_arguments,
-        created_at=message.created_at.isoformat(timespec="milliseconds"),
+        id=id,
+        source_id=source_id,
+        device=device,
+        session_id=session_id,
+        agent_id=agent_id,
+        role=role,
+        content=content,
+        speaker=speaker,
+        tool_name=tool_name,
+        tool_arguments=tool_arguments,
+        created_at=created_at.isoformat(timespec="milliseconds"),
     )
 
 

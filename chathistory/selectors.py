@@ -68,12 +68,8 @@ def recent_messages(*, device: str | None, limit: int = 50) -> list[ChatMessageP
     queryset = ChatMessage.objects.all()
     if device is not None:
         queryset = queryset.filter(device=device_get(mac=device))
-    newest = list(
-        queryset.select_related("device", "session", "agent").order_by("-created_at", "-id")[
-            : max(0, limit)
-        ]
-    )
-    return [message_payload(m) for m in reversed(newest)]
+    newest = list(message_rows(queryset.order_by("-created_at", "-id"))[: max(0, limit)])
+    return [message_row_payload(row) for row in reversed(newest)]
 
 
 def device_payload(device: Device) -> dict:
@@ -173,35 +169,39 @@ def message_queryset(
 
 # Columns of a message row for the REST lists: plain dicts, no model instances
 # (building ~50 instances with three related ones each was most of a page's time).
-_MESSAGE_ROW = {
-    "fields": (
-        "id", "source_id", "role", "content", "speaker", "tool_name", "tool_arguments",
-        "created_at",
-    ),
-    "related": {
-        "device_mac": F("device__mac"),
-        "session_key": F("session__session_id"),
-        "agent_key": F("agent__agent_id"),
-    },
-    # The session's own counters, read in the same query (a join on its primary key).
-    "session": {
-        "session_title": F("session__title"),
-        "session_started_at": F("session__started_at"),
-        "session_last_message_at": F("session__last_message_at"),
-        "session_message_count": F("session__message_count"),
-    },
-}  # fmt: skip
+_MESSAGE_FIELDS = (
+    "id",
+    "source_id",
+    "role",
+    "content",
+    "speaker",
+    "tool_name",
+    "tool_arguments",
+    "created_at",
+)
+_MESSAGE_RELATED = {
+    "device_mac": F("device__mac"),
+    "session_key": F("session__session_id"),
+    "agent_key": F("agent__agent_id"),
+}
+# The session's own counters, read in the same query (a join on its primary key).
+_MESSAGE_SESSION = {
+    "session_title": F("session__title"),
+    "session_started_at": F("session__started_at"),
+    "session_last_message_at": F("session__last_message_at"),
+    "session_message_count": F("session__message_count"),
+}
 
 
 def message_rows(queryset: QuerySet[ChatMessage], *, with_session: bool = False) -> QuerySet:
     """`queryset` as plain dicts for `message_row_payload` (and `sessions_with_messages`)."""
-    extra = {**_MESSAGE_ROW["related"], **(_MESSAGE_ROW["session"] if with_session else {})}
-    return queryset.values(*_MESSAGE_ROW["fields"], **extra)
+    extra = {**_MESSAGE_RELATED, **(_MESSAGE_SESSION if with_session else {})}
+    return queryset.values(*_MESSAGE_FIELDS, **extra)
 
 
 def message_row_payload(row: dict) -> ChatMessagePayload:
-    """The same payload as `events.message_payload`, from a `message_rows` dict."""
-    return ChatMessagePayload(
+    """A `message_rows` dict as the payload consoles, the REST API and exports share."""
+    return message_payload(
         id=row["id"],
         source_id=row["source_id"],
         device=row["device_mac"],
@@ -212,7 +212,7 @@ def message_row_payload(row: dict) -> ChatMessagePayload:
         speaker=row["speaker"],
         tool_name=row["tool_name"],
         tool_arguments=row["tool_arguments"],
-        created_at=row["created_at"].isoformat(timespec="milliseconds"),
+        created_at=row["created_at"],
     )
 
 

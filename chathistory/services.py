@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from datetime import timedelta
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from .models import DEFAULT_SOURCE, ChatAudio, ChatMessage, ChatSession, Device
 from .parsing import match_key, parse_content, preview, report_key
 from .sources.esp32 import source_configured
 from .sources.report import ChatReport
+from .tasks import sync_chat_history
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +25,16 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
     Idempotent: a retried report (same identity) and a report whose source
     row the sync already copied return the existing message.
     """
-    key = report_key(
-        mac=report.mac, session_id=report.session_id, chat_type=report.chat_type,
-        raw=report.content, report_time_ms=report.report_time_ms,
-    )  # fmt: skip
-    pair_key = match_key(
-        mac=report.mac, session_id=report.session_id, chat_type=report.chat_type,
-        raw=report.content,
-    )  # fmt: skip
+    # The report's identity is its message plus the report time; a source row has no
+    # report time, so the sync pairs the two by the message alone (the match key).
+    message_identity = {
+        "mac": report.mac,
+        "session_id": report.session_id,
+        "chat_type": report.chat_type,
+        "raw": report.content,
+    }
+    key = report_key(**message_identity, report_time_ms=report.report_time_ms)
+    pair_key = match_key(**message_identity)
     created_at = report.created_at
     Device.objects.get_or_create(mac=report.mac)
     with transaction.atomic():
@@ -52,12 +56,18 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
             )
         parsed = parse_content(report.chat_type, report.content)
         message = ChatMessage.objects.create(
-            source=DEFAULT_SOURCE, source_id=None, report_key=key, match_key=pair_key,
-            origin=ChatMessage.Origin.REPORT, device=device, session=session,
-            agent_id=device.agent_id, chat_type=report.chat_type, role=parsed.role,
-            content=parsed.content, speaker=parsed.speaker, tool_name=parsed.tool_name,
-            tool_arguments=parsed.tool_arguments, created_at=created_at,
-        )  # fmt: skip
+            source=DEFAULT_SOURCE,
+            source_id=None,
+            report_key=key,
+            match_key=pair_key,
+            origin=ChatMessage.Origin.REPORT,
+            device=device,
+            session=session,
+            agent_id=device.agent_id,
+            chat_type=report.chat_type,
+            created_at=created_at,
+            **asdict(parsed),
+        )
         if report.audio and settings.HUB_KEEP_AUDIO:
             ChatAudio.objects.create(message=message, data=report.audio)
         if session is not None:
@@ -67,8 +77,15 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
         device_delta = counters.Delta()
         device_delta.add(created_at, preview(parsed.content))
         counters.add_device_deltas({device.mac: device_delta})
-        message.device, message.session = device, session
-        payload = events.message_payload(message)
+        payload = events.message_payload(
+            id=message.pk,
+            source_id=None,
+            device=device.mac,
+            session_id=session.session_id if session else None,
+            agent_id=device.agent.agent_id if device.agent_id else None,
+            created_at=created_at,
+            **asdict(parsed),
+        )
         transaction.on_commit(lambda: events.send_chat_updates([payload]))
     return message, True
 
@@ -97,8 +114,6 @@ def sync_request(
     request = {"full": full, "device": device, "session_id": session_id, "source": "esp32"}
     if not source_configured():
         return {**request, "queued": False, "reason": "ESP32_DATABASE_URL is not set"}
-    from .tasks import sync_chat_history
-
     transaction.on_commit(
         lambda: sync_chat_history.delay(
             full=full, device=device, session_id=session_id, trigger="manual"

@@ -1,8 +1,10 @@
-"""Reads the xiaozhi-esp32-server database (REFERENCE.md §2) through the read-only `esp32` alias.
+"""Reads the xiaozhi-esp32-server database through the read-only `esp32` alias.
 
-Raw SQL with the real column names: the hub never writes here, and the
-connection itself is READ ONLY (settings.py). Each query runs on its own
-in autocommit, so every batch sees what was committed when it started.
+The tables and columns it reads are described in docs/protocols.md,
+"Chat-history source". Raw SQL with the real column names: the hub never
+writes here, and the connection itself is READ ONLY (settings.py). Each query
+runs on its own in autocommit, so every batch sees what was committed when it
+started.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""The real-time report of xiaozhi-esp32-server's core (REFERENCE.md §2), validated.
+"""The real-time report of xiaozhi-esp32-server's core, validated.
 
 The core posts every chat message to manager-api's
 `POST /xiaozhi/agent/chat-history/report`; pointed at the hub, the same
-request lands here. Validation names the field that is wrong.
+request lands here. Validation names the field that is wrong. The fields are
+described in docs/protocols.md, "Chat-history source".
 """
 
 from __future__ import annotations

@@ -9,13 +9,14 @@ flushes a test database for it.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from tests.services import MYSQL_URL, service_available
+from tests.services import MYSQL_URL, REQUIRE_SERVICES, service_available, service_reason
 from xiaozhi_hub.env import env_database
 
 from .source_schema import SourceDatabase
@@ -23,10 +24,19 @@ from .source_schema import SourceDatabase
 ALIAS = "esp32"
 
 
+def require_services(*names: str) -> None:
+    """The `requires_services` marker's rule, for fixtures: skip, or fail under
+    HUB_REQUIRE_SERVICES=1, when a service is not reachable."""
+    missing = [service_reason(name) for name in names if not service_available(name)]
+    if missing and REQUIRE_SERVICES:
+        pytest.fail("HUB_REQUIRE_SERVICES=1 but " + "; ".join(missing))
+    if missing:
+        pytest.skip("; ".join(missing))
+
+
 @pytest.fixture(scope="session")
 def source_database():
-    if not service_available("mysql"):
-        pytest.skip("MariaDB is not reachable")
+    require_services("mysql")
     source = SourceDatabase(MYSQL_URL)
     source.create()
     yield source
@@ -48,11 +58,11 @@ def _alias_settings(url: str) -> dict:
     return connections.configure_settings({"default": {}, ALIAS: config})[ALIAS]
 
 
-@pytest.fixture
-def esp32(source_database, transactional_db, django_db_blocker):
-    """An empty source database, reachable by the hub as the read-only `esp32` alias."""
-    source_database.truncate()
-    connections.settings[ALIAS] = _alias_settings(source_database.url)
+@contextmanager
+def _source_alias(url: str, django_db_blocker):
+    """The hub's `esp32` alias points at `url` (ESP32_DATABASE_URL) inside the block."""
+    # connections.settings is settings.DATABASES: the source counts as configured.
+    connections.settings[ALIAS] = _alias_settings(url)
     # Django's test case refuses connections (from other threads too) to aliases
     # outside its `databases`; the source is reachable everywhere, as in production.
     guarded = BaseDatabaseWrapper.ensure_connection
@@ -64,12 +74,27 @@ def esp32(source_database, transactional_db, django_db_blocker):
 
     BaseDatabaseWrapper.ensure_connection = ensure_connection
     try:
-        yield source_database
+        yield
     finally:
         BaseDatabaseWrapper.ensure_connection = guarded
         connections[ALIAS].close()
         del connections[ALIAS]
         del connections.settings[ALIAS]
+
+
+@pytest.fixture
+def source_at(django_db_blocker):
+    """`source_at(url)` configures the source at `url` for the rest of the test."""
+    with ExitStack() as stack:
+        yield lambda url: stack.enter_context(_source_alias(url, django_db_blocker))
+
+
+@pytest.fixture
+def esp32(source_database, transactional_db, source_at):
+    """An empty source database, reachable by the hub as the read-only `esp32` alias."""
+    source_database.truncate()
+    source_at(source_database.url)
+    return source_database
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""The xiaozhi-esp32-server tables the hub reads (REFERENCE.md §2), as that server creates them.
+"""The xiaozhi-esp32-server tables the hub reads, as that server creates them.
+
+The schema is described in docs/protocols.md, "Chat-history source".
 
 Shared by the tests and bench/chat_sync.py; `SourceDatabase` creates a
 throw-away source database on the test MariaDB and writes rows the way

@@ -101,8 +101,12 @@ def test_statistics_follow_new_messages(staff_client, history):
     url = f"/api/v2/chat-history/{MAC}"
     assert staff_client.get(url).json()["statistics"]["by_role"]["tool"] == 0
     assert staff_client.get(url).json()["statistics"]["messages"] == 30  # served again
-    history.write(session="s3", chat_type=3, content='[{"type":"tool","text":"x()"}]',
-                  created_at="2025-01-02 04:00:00.000")  # fmt: skip
+    history.write(
+        session="s3",
+        chat_type=3,
+        content='[{"type":"tool","text":"x()"}]',
+        created_at="2025-01-02 04:00:00.000",
+    )
     assert run_sync(trigger="test").status == "success"
     stats = staff_client.get(url).json()["statistics"]
     assert stats["messages"] == 31 and stats["by_role"]["tool"] == 1 and stats["sessions"] == 3

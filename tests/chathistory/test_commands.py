@@ -12,17 +12,21 @@ from chathistory.models import ChatMessage, SyncRun
 pytestmark = pytest.mark.requires_services("mysql")
 
 MAC = "aa:bb:cc:dd:ee:0c"
+PLAY_MUSIC = '[{"type": "tool", "text": "play_music({\\"song\\": \\"x\\"})"}]'
+# (chat_type, content, created_at) of MAC's messages, all in session "s-cmd".
+MESSAGES = [
+    (1, '你好, "quoted"\nline 🙂', "2025-01-30 10:00:00.125"),
+    (2, "hello back", "2025-02-01 10:00:01.500"),
+    (3, PLAY_MUSIC, "2025-02-01 10:00:02.000"),
+]
 
 
 @pytest.fixture
 def history(esp32):
-    esp32.write(mac=MAC, session="s-cmd", chat_type=1, content="你好, \"quoted\"\nline 🙂",
-                created_at="2025-01-30 10:00:00.125")  # fmt: skip
-    esp32.write(mac=MAC, session="s-cmd", chat_type=2, content="hello back",
-                created_at="2025-02-01 10:00:01.500")  # fmt: skip
-    esp32.write(mac=MAC, session="s-cmd", chat_type=3,
-                content='[{"type": "tool", "text": "play_music({\\"song\\": \\"x\\"})"}]',
-                created_at="2025-02-01 10:00:02.000")  # fmt: skip
+    for chat_type, content, created_at in MESSAGES:
+        esp32.write(
+            mac=MAC, session="s-cmd", chat_type=chat_type, content=content, created_at=created_at
+        )
     esp32.write(mac="aa:bb:cc:dd:ee:0d", session="s-other", content="other device")
     return esp32
 

@@ -23,22 +23,31 @@ def manage(*args, env, log):
 def test_sync_into_a_sqlite_hub(esp32, tmp_path, process_log_dir):
     for i in range(7):
         esp32.write(
-            mac=f"aa:bb:cc:dd:ee:{i % 2:02d}", session=f"s{i % 3}", chat_type=1 + i % 2,
-            content=f"line {i} 🙂 'quoted'", created_at=f"2025-03-01 10:00:0{i}.250",
-        )  # fmt: skip
-    esp32.write(mac="aa:bb:cc:dd:ee:00", session="s0", chat_type=3,
-                content='[{"type": "tool", "text": "get_time({})"}]')  # fmt: skip
+            mac=f"aa:bb:cc:dd:ee:{i % 2:02d}",
+            session=f"s{i % 3}",
+            chat_type=1 + i % 2,
+            content=f"line {i} 🙂 'quoted'",
+            created_at=f"2025-03-01 10:00:0{i}.250",
+        )
+    esp32.write(
+        mac="aa:bb:cc:dd:ee:00",
+        session="s0",
+        chat_type=3,
+        content='[{"type": "tool", "text": "get_time({})"}]',
+    )
     database = tmp_path / "hub.sqlite3"
-    env = hub_env(DATABASE_URL=f"sqlite:///{database}", ESP32_DATABASE_URL=esp32.url,
-                  HUB_DATA_DIR=str(tmp_path))  # fmt: skip
+    env = hub_env(
+        DATABASE_URL=f"sqlite:///{database}",
+        ESP32_DATABASE_URL=esp32.url,
+        HUB_DATA_DIR=str(tmp_path),
+    )
     manage("migrate", "--verbosity", "0", env=env, log=process_log_dir / "migrate.log")
 
-    out = manage("sync_chat_history", "--no-progress", "--batch-size", "3", env=env,
-                 log=process_log_dir / "sync.log")  # fmt: skip
+    sync = ["sync_chat_history", "--no-progress"]
+    out = manage(*sync, "--batch-size", "3", env=env, log=process_log_dir / "sync.log")
     assert "success: read 8, written 8" in out
     # A full resync upserts every row again (ON CONFLICT DO UPDATE): still one copy each.
-    out = manage("sync_chat_history", "--full", "--no-progress", env=env,
-                 log=process_log_dir / "resync.log")  # fmt: skip
+    out = manage(*sync, "--full", env=env, log=process_log_dir / "resync.log")
     assert "success: read 8, written 8" in out
 
     db = sqlite3.connect(database)

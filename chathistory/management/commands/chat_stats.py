@@ -11,8 +11,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         totals, status = chat_totals(), sync_status()
         write = self.stdout.write
-        write(f"messages   {totals['messages']}  " + "  ".join(
-            f"{role} {n}" for role, n in totals["by_role"].items()))  # fmt: skip
+        by_role = "  ".join(f"{role} {n}" for role, n in totals["by_role"].items())
+        write(f"messages   {totals['messages']}  {by_role}")
         write("origin     " + "  ".join(f"{k} {v}" for k, v in totals["by_origin"].items()))
         write(f"devices    {totals['devices']}")
         write(f"sessions   {totals['sessions']}")

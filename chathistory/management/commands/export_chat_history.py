@@ -6,14 +6,14 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chathistory.events import message_payload
+from chathistory.events import ChatMessagePayload
 from chathistory.models import Device
-from chathistory.selectors import device_get, message_queryset
+from chathistory.selectors import device_get, message_queryset, message_row_payload, message_rows
 
 from .sync_chat_history import _since
 
-FIELDS = ["id", "source_id", "device", "session_id", "agent_id", "role", "content", "speaker",
-          "tool_name", "tool_arguments", "created_at"]  # fmt: skip
+# The CSV header: the keys of a message payload, in their order.
+FIELDS = list(ChatMessagePayload.__annotations__)
 
 
 class Command(BaseCommand):
@@ -30,26 +30,28 @@ class Command(BaseCommand):
             found = device_get(mac=device)
         except Device.DoesNotExist:
             raise CommandError(f"unknown device {device!r}") from None
-        messages = message_queryset(device=found, since=since).order_by("created_at", "id")
+        oldest_first = message_queryset(device=found, since=since).order_by("created_at", "id")
         handle = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
         try:
-            count = self._write(messages.iterator(chunk_size=2000), format, handle)
+            count = self._write(
+                message_rows(oldest_first).iterator(chunk_size=2000), format, handle
+            )
         finally:
             if output:
                 handle.close()
         self.stderr.write(f"exported {count} messages of {device}")
 
-    def _write(self, messages, format, handle) -> int:
+    def _write(self, rows, format, handle) -> int:
         count = 0
         writer = csv.DictWriter(handle, fieldnames=FIELDS) if format == "csv" else None
         if writer:
             writer.writeheader()
-        for message in messages:
-            row = message_payload(message)
+        for row in rows:
+            message = message_row_payload(row)
             if writer:
-                arguments = json.dumps(row["tool_arguments"], ensure_ascii=False)
-                writer.writerow({**row, "tool_arguments": arguments})
+                arguments = json.dumps(message["tool_arguments"], ensure_ascii=False)
+                writer.writerow({**message, "tool_arguments": arguments})
             else:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                handle.write(json.dumps(message, ensure_ascii=False) + "\n")
             count += 1
         return count

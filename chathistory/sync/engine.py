@@ -1,0 +1,195 @@
+"""One sync run of the esp32 source: its steps, and the batch loop that copies the rows."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from xiaozhi_hub.masking import mask_text
+
+from .. import events
+from ..events import ChatMessagePayload, SyncProgressPayload
+from ..models import RunStatus, SyncGap
+from ..sources.esp32 import Esp32Source, SourceRow, source_configured
+from . import runs
+from .convert import Converted, Rejected, convert, record_rejected
+from .gaps import forget_gaps, open_gaps, record_gaps, shrink_gaps
+from .messages import write_messages
+from .metadata import refresh_metadata, refresh_titles
+from .read_ahead import ReadAhead
+from .references import References
+from .runs import ClaimedRun, SyncResult
+
+logger = logging.getLogger(__name__)
+
+
+def run_sync(
+    *,
+    full: bool = False,
+    batch_size: int | None = None,
+    since: datetime | None = None,
+    trigger: str = "beat",
+    device: str | None = None,
+    session_id: str | None = None,
+    on_batch: Callable[[SyncProgressPayload], None] | None = None,
+) -> SyncResult:
+    """One sync run of the esp32 source; never raises (the result says what happened)."""
+    source = Esp32Source()
+    started = time.monotonic()
+    if not source_configured():
+        return SyncResult(status="not_configured", error="ESP32_DATABASE_URL is not set")
+    run = runs.start(source.name, trigger=trigger, full=full)
+    if run is None:
+        return runs.skipped(source.name, trigger=trigger, started=started)
+    syncer = _Syncer(source, run, on_batch)
+    result = syncer.result
+    try:
+        if full or since is not None:
+            syncer.rewind(full=full, since=since)
+        refresh_metadata(source, run.state)
+        syncer.recheck_gaps()
+        if batch_size is None:
+            backfill = full or result.cursor == 0
+            batch_size = (
+                settings.HUB_SYNC_BACKFILL_BATCH_SIZE if backfill else settings.HUB_SYNC_BATCH_SIZE
+            )
+        syncer.copy_new(batch_size)
+        if device or session_id:
+            syncer.refresh_rows(device=device, session_id=session_id, batch_size=batch_size)
+        refresh_titles(source, run.state)
+    except Exception as exc:  # noqa: BLE001 - recorded on the run, then retried by the caller
+        result.status = RunStatus.FAILED
+        result.error = mask_text(f"{type(exc).__name__}: {exc}")[:2000]
+        result.exception = exc
+        logger.warning("chat sync run %s failed: %s", run.record.pk, result.error)
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    runs.finish(run, result)
+    return result
+
+
+class _Batch(NamedTuple):
+    rows: list[SourceRow]
+    converted: list[Converted]
+    rejected: list[Rejected]
+
+
+class _Syncer:
+    """Copies source rows into the hub, one transaction per batch; `result` keeps the count.
+
+    `result.cursor` moves only once a batch has committed.
+    """
+
+    def __init__(self, source: Esp32Source, run: ClaimedRun, on_batch):
+        self.source, self.run, self.on_batch = source, run, on_batch
+        self.refs = References()
+        self.result = SyncResult(
+            status=RunStatus.SUCCESS, run_id=run.record.pk, cursor=run.state.cursor
+        )
+
+    # --- the steps of a run ----------------------------------------------------
+    def rewind(self, *, full: bool, since: datetime | None) -> None:
+        start = 0 if full else self.result.cursor
+        if since is not None:
+            first = self.source.first_id_since(since)
+            from_since = (first - 1) if first is not None else self.source.max_id()
+            start = from_since if full else max(start, from_since)
+        with transaction.atomic():
+            forget_gaps(self.source.name)
+            self.run.claim.renew(cursor=start)
+        self.result.cursor = start
+
+    def recheck_gaps(self) -> None:
+        for chunk in open_gaps(self.source.name):
+            rows = self.source.rows_in_ranges((g.first_id, g.last_id) for g in chunk)
+            self._commit(self._converted(rows), advance=False, rechecked=chunk)
+
+    def copy_new(self, batch_size: int) -> None:
+        """Batches of `id > cursor`; the next one is read while this one is written."""
+        with ReadAhead(self._read_after, self.source.alias) as ahead:
+            batch = self._read_after(self.result.cursor, batch_size)
+            while batch.rows:
+                if len(batch.rows) == batch_size:
+                    ahead.start(batch.rows[-1].id, batch_size)
+                self._commit(batch, advance=True)
+                if len(batch.rows) < batch_size:
+                    return
+                batch = ahead.result()
+
+    def refresh_rows(self, *, device: str | None, session_id: str | None, batch_size: int):
+        """Re-read one device's or session's rows already copied (picks up edits)."""
+        after = 0
+        while True:
+            rows = self.source.rows_matching(
+                mac=device,
+                session_id=session_id,
+                after=after,
+                upto=self.result.cursor,
+                limit=batch_size,
+            )
+            if not rows:
+                return
+            self._commit(self._converted(rows), advance=False)
+            after = rows[-1].id
+
+    # --- one batch, one transaction --------------------------------------------
+    def _read_after(self, cursor: int, limit: int) -> _Batch:
+        return self._converted(self.source.rows_after(cursor, limit))
+
+    def _converted(self, rows: list[SourceRow]) -> _Batch:
+        return _Batch(rows, *convert(self.source, rows))
+
+    def _commit(self, batch: _Batch, *, advance: bool, rechecked: list[SyncGap] | None = None):
+        """Write the batch; `advance` moves the cursor past it, `rechecked` gaps shrink."""
+        cursor = batch.rows[-1].id if advance and batch.rows else self.result.cursor
+        try:
+            with transaction.atomic():
+                self._write(batch, cursor, advance=advance, rechecked=rechecked)
+        except BaseException:
+            self.refs.clear()  # it may hold ids the rollback just removed
+            raise
+        self.result.cursor = cursor
+
+    def _write(self, batch: _Batch, cursor: int, *, advance: bool, rechecked) -> None:
+        name = self.source.name
+        written = write_messages(batch.converted, self.refs, name)
+        rejected = batch.rejected + written.rejected
+        if rejected:
+            record_rejected(name, self.run.record.pk, rejected)
+        seen = {row.id for row in batch.rows}
+        if advance:
+            record_gaps(name, self.result.cursor, cursor, seen)
+        if rechecked is not None:
+            shrink_gaps(rechecked, seen)
+        self.run.claim.renew(
+            cursor=cursor,
+            rows_read_total=F("rows_read_total") + len(batch.rows),
+            rows_written_total=F("rows_written_total") + written.count,
+            rows_skipped_total=F("rows_skipped_total") + len(rejected),
+        )
+        result = self.result
+        result.rows_read += len(batch.rows)
+        result.rows_written += written.count
+        result.rows_skipped += len(rejected)
+        runs.record_progress(self.run, result, cursor)
+        progress = SyncProgressPayload(
+            source=name,
+            run_id=self.run.record.pk,
+            rows_read=result.rows_read,
+            rows_written=result.rows_written,
+            cursor=str(cursor),
+        )
+        transaction.on_commit(lambda: self._announce(written.payloads, progress))
+
+    def _announce(self, payloads: list[ChatMessagePayload], progress: SyncProgressPayload):
+        if payloads:
+            events.send_chat_updates(payloads)
+        events.send_progress(progress)
+        if self.on_batch is not None:
+            self.on_batch(progress)

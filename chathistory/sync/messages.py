@@ -1,0 +1,165 @@
+"""Writing one batch's messages: upserted on (source, source_id), counted, announced."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from django.db import DataError, IntegrityError, transaction
+from django.utils import timezone
+
+from .. import counters, events
+from ..bulk import Json, upsert
+from ..events import ChatMessagePayload
+from ..models import ChatMessage
+from .convert import Converted, Rejected
+from .linking import link_reports
+from .references import References
+
+
+class MessageRow(NamedTuple):
+    """One synced message as the upsert writes it: the fields are the table's columns."""
+
+    source: str
+    source_id: int
+    match_key: str
+    origin: str
+    device_id: int | None
+    session_id: int | None
+    agent_id: int | None
+    chat_type: int
+    role: str
+    content: str
+    speaker: str | None
+    tool_name: str | None
+    tool_arguments: Json | None
+    audio_id: str | None
+    created_at: datetime
+    stored_at: datetime
+
+
+# A source row read again (gap re-check, targeted refresh, full resync) overwrites
+# everything but its identity, its origin and when the hub first stored it.
+UPDATED_ON_REREAD = [
+    column
+    for column in MessageRow._fields
+    if column not in {"source", "source_id", "origin", "stored_at"}
+]
+
+
+class Written(NamedTuple):
+    count: int
+    payloads: list[ChatMessagePayload]  # for the consoles, sent once the batch commits
+    rejected: list[Rejected]  # rows the hub's database refused
+
+
+def write_messages(items: list[Converted], refs: References, source: str) -> Written:
+    if not items:
+        return Written(0, [], [])
+    refs.ensure(items)
+    existing = _existing(source, {i.row.id for i in items})
+    fresh = [i for i in items if i.row.id not in existing]
+    linked = link_reports(fresh, refs, source)
+    rejected = _upsert([i for i in items if i.row.id not in linked], refs, source)
+    rejected_ids = {row.id for row, _ in rejected}
+    new = [i for i in fresh if i.row.id not in linked and i.row.id not in rejected_ids]
+    counters.add_session_deltas(refs.session_deltas(new))
+    counters.add_device_deltas(refs.device_deltas(new))
+    # New and report-linked messages are announced; re-read ones were already.
+    announced = [i for i in fresh if i.row.id not in rejected_ids]
+    return Written(len(items) - len(rejected), _payloads(announced, refs, source), rejected)
+
+
+def _existing(source: str, ids: set[int]) -> set[int]:
+    """Source ids of this batch already copied: one range scan (an IN list if sparse)."""
+    low, high = min(ids), max(ids)
+    found = ChatMessage.objects.filter(source=source)
+    if high - low < 4 * len(ids):
+        found = found.filter(source_id__gte=low, source_id__lte=high)
+    else:
+        found = found.filter(source_id__in=ids)
+    return set(found.values_list("source_id", flat=True)) & ids
+
+
+def _upsert(items: list[Converted], refs: References, source: str) -> list[Rejected]:
+    """Bulk upsert; if one row breaks the bulk statement, find it and skip only it."""
+    now = timezone.now()
+    rows = [_message_row(i, refs, source, now) for i in items]
+    try:
+        with transaction.atomic():
+            _bulk_upsert(rows)
+        return []
+    except (DataError, IntegrityError):
+        pass
+    rejected = []
+    for item, row in zip(items, rows, strict=True):
+        try:
+            with transaction.atomic():
+                _bulk_upsert([row])
+        except (DataError, IntegrityError) as exc:
+            rejected.append((item.row, f"hub database refused the row: {exc}"))
+    return rejected
+
+
+def _bulk_upsert(rows: list[MessageRow]) -> None:
+    updates = [f"{column} = NEW({column})" for column in UPDATED_ON_REREAD]
+    table = ChatMessage._meta.db_table
+    upsert(table, MessageRow._fields, rows, key=["source", "source_id"], updates=updates)
+
+
+def _message_row(item: Converted, refs: References, source: str, now: datetime) -> MessageRow:
+    row, parsed = item.row, item.parsed
+    device_id, agent_id = refs.owner_ids(item)
+    return MessageRow(
+        source=source,
+        source_id=row.id,
+        match_key=item.key,
+        origin=ChatMessage.Origin.SYNC.value,
+        device_id=device_id,
+        session_id=refs.sessions.get(row.session_id),
+        agent_id=agent_id,
+        chat_type=int(row.chat_type),
+        role=str(parsed.role),
+        content=parsed.content,
+        speaker=parsed.speaker,
+        tool_name=parsed.tool_name,
+        tool_arguments=_json_or_null(parsed.tool_arguments),
+        audio_id=row.audio_id,
+        created_at=item.created_at,
+        stored_at=now,
+    )
+
+
+def _json_or_null(value: Any) -> Json | None:
+    # NULL, not the JSON literal null, when a tool row has no arguments.
+    return None if value is None else Json(value)
+
+
+def _payloads(
+    announced: list[Converted], refs: References, source: str
+) -> list[ChatMessagePayload]:
+    """Payloads of the messages a console is sent (events caps a batch): ids only for those."""
+    chosen = events.newest_per_device(
+        announced, device=lambda i: i.row.mac, order=lambda i: (i.created_at, i.row.id)
+    )
+    if not chosen:
+        return []
+    ids = dict(
+        ChatMessage.objects.filter(
+            source=source, source_id__in=[i.row.id for i in chosen]
+        ).values_list("source_id", "id")
+    )
+    return [
+        events.message_payload(
+            id=ids[i.row.id],
+            source_id=i.row.id,
+            device=i.row.mac,
+            session_id=i.row.session_id,
+            agent_id=i.row.agent_id,
+            created_at=i.created_at,
+            **asdict(i.parsed),
+        )
+        for i in chosen
+        if i.row.id in ids
+    ]
