@@ -14,13 +14,32 @@ run: $(STAMP) data/secret_key
 	@if [ -z "$$SECRET_KEY" ] && [ -z "$$SECRET_KEY_FILE" ]; then export SECRET_KEY_FILE=data/secret_key; fi; \
 	exec $(BIN)/python manage.py runhub --port $(PORT)
 
+# make test COVERAGE=1 (what .ci/run calls): the same suite under coverage.py, the
+# daphne, Celery and runhub subprocesses included ([tool.coverage] in pyproject.toml).
+# A failing pytest fails it first (exit 5, no tests, too); then a total below
+# fail_under. It ends with the least covered files and the total; htmlcov/ has the lines.
 test: $(STAMP)
+ifeq ($(COVERAGE),1)
+	$(BIN)/coverage erase
+	@echo "$(BIN)/coverage run -m pytest $(PYTEST_ARGS)"; \
+	status=0; $(BIN)/coverage run -m pytest $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/coverage combine --quiet || [ $$status -ne 0 ]; \
+	if [ $$status -ne 0 ]; then echo "pytest failed (exit $$status); coverage not checked." >&2; exit $$status; fi
+	@$(BIN)/coverage html --quiet --fail-under=0
+	@echo "Least covered files:"
+	@$(BIN)/coverage report --sort=cover --fail-under=0 | sed -n '3,12p'
+	@printf "Coverage of lines (migrations excluded, %%): "; $(BIN)/coverage report --format=total
+else
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+endif
 
 setup: $(STAMP)
 
+# Style, then the import contracts of [tool.importlinter] in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 $(STAMP): pyproject.toml
 	@if ! pkg-config --exists mysqlclient 2>/dev/null && ! pkg-config --exists mariadb 2>/dev/null; then \
@@ -59,4 +78,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.$(NAME)
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .coverage .coverage.* htmlcov
