@@ -11,10 +11,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_SERVICES = os.environ.get("HUB_REQUIRE_SERVICES", "") == "1"
@@ -47,7 +51,11 @@ def service_reason(name: str) -> str:
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
+    """A loopback port nothing listens on (bound, then released).
+
+    Another process may take it before a child binds it: start servers with
+    `start_listening`, which retries on another port when that happens.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -84,10 +92,27 @@ def hub_env(**overrides: str) -> dict[str, str]:
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """Start a process in its own session so that it and its children can be found later."""
+    _default_sigint_for_children()
     handle = log.open("wb")
     return subprocess.Popen(
         args, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
+
+
+def _default_sigint_for_children() -> None:
+    """Children get Ctrl-C (SIGINT) as a terminal gives it, whoever runs the tests.
+
+    A shell starts background jobs (`make test &`, some CI runners) with SIGINT
+    ignored, an ignored signal stays ignored across fork and exec, and Python and
+    Twisted then install no handler: a SIGINT test could never stop its child. A
+    handled signal reverts to the default on exec, so handle it here (as Python
+    does by default), from the main thread, the only one allowed to.
+    """
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def bin_path(name: str) -> str:
@@ -126,6 +151,63 @@ def stop(
         os.killpg(pgid, signal.SIGKILL)
         process.wait()
     return took, clean
+
+
+def listens(process: subprocess.Popen, port: int) -> bool:
+    """True when `process` or one of its children has a loopback socket listening on `port`."""
+    try:
+        leader = psutil.Process(process.pid)
+        for member in [leader, *leader.children(recursive=True)]:
+            for conn in member.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
+                    return True
+    except psutil.Error:
+        pass
+    return False
+
+
+ADDRESS_IN_USE = ("address already in use", "port in use")  # Twisted/daphne, runhub
+
+
+def start_listening(
+    args: Callable[[int], list[str]],
+    env: dict[str, str],
+    log: Path,
+    *,
+    timeout: float = 60,
+    attempts: int = 5,
+) -> tuple[subprocess.Popen, int]:
+    """Start a server on a free port and wait until IT listens there; (process, port).
+
+    `args(port)` is the command line. A port found free can be taken by another
+    process before the child binds it; the child then says "address in use" and
+    exits, and it is started again on another port (the busy attempt's log is
+    kept next to `log`). Readiness is the child's own listening socket, so a
+    stranger listening on the port is never mistaken for it.
+    """
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        command = args(port)
+        process = start(command, env, log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if listens(process, port):
+                return process, port
+            text = log.read_text(errors="replace").lower()
+            if process.poll() is not None or any(sign in text for sign in ADDRESS_IN_USE):
+                break
+            time.sleep(0.1)
+        else:
+            stop(process)
+            raise TimeoutError(f"{command[:3]} did not listen on {port} within {timeout} s")
+        stop(process)
+        text = log.read_text(errors="replace")
+        if not any(sign in text.lower() for sign in ADDRESS_IN_USE):
+            raise RuntimeError(
+                f"{command[:3]} exited with {process.returncode} before listening:\n" + text[-2000:]
+            )
+        log.rename(log.with_name(f"{log.stem}.port-in-use-{attempt}{log.suffix}"))
+    raise RuntimeError(f"no free port held still in {attempts} attempts")
 
 
 def documented_commands() -> dict[str, str]:

@@ -3,10 +3,10 @@
 A small dispatcher over `mcp.types` models rather than the SDK's server
 runner: the SDK server owns its session (it cannot send the hub's own
 arbitrary requests and match their answers, and negotiates versions itself),
-while the xiaozhi wire rules (REFERENCE §1) must hold exactly: `initialize`
-with id 0 is answered and `2024-11-05` echoed, notifications are never
-answered, every request gets a result or an error, malformed JSON gets -32700
-with id null.
+while the xiaozhi wire rules (docs/protocols.md, "xiaozhi MCP endpoint wire
+protocol") must hold exactly: `initialize` with id 0 is answered and
+`2024-11-05` echoed, notifications are never answered, every request gets a
+result or an error, malformed JSON gets -32700 with id null.
 """
 
 from __future__ import annotations

@@ -269,8 +269,13 @@ class Replica:
         return sum(1 for ok, _ in self._recent if not ok)
 
     def health_score(self) -> float:
-        """Lower is better: recent latency, in-flight load and errors."""
-        latency = self.latency_ms() or 1.0
+        """Lower is better: recent latency, in-flight load and errors.
+
+        The latency here counts failed calls with the time they took: a replica whose
+        calls only time out must not look fast for having no successful call.
+        """
+        durations = [ms for _, ms in self._recent]
+        latency = max(1.0, sum(durations) / len(durations)) if durations else 1.0
         errors = self.recent_errors() / max(1, len(self._recent))
         return latency * (1 + self.inflight) * (1 + 10 * errors)
 

@@ -40,6 +40,7 @@ from .upstream_reports import UpstreamReports
 logger = logging.getLogger(__name__)
 
 COUNTER_FLUSH_INTERVAL = 1.0  # counters and the call log reach the DB at most once a second
+RENEWAL_RETRY = 1.0  # seconds before a failed (or still waiting) lease renewal is retried
 
 
 async def run_endpoint_pool() -> None:
@@ -71,6 +72,8 @@ class PoolWorkerService:
         self._renew_due = 0.0
         self._lease_deadline = 0.0
         self._pending_release: list[int] = []
+        self._renewal: asyncio.Future | None = None  # the lease round under way, if any
+        self._renewal_started = 0.0
         self._running_servers: list[ServerConfig] | None = None
         self._running_tool_settings: dict[ToolKey, ToolSettings] | None = None
 
@@ -162,22 +165,45 @@ class PoolWorkerService:
                 await self._reconcile_upstreams()
             except Exception:
                 logger.exception("MCP server reconcile failed")
-            wait = min(self.reconcile_interval, max(0.05, self._renew_due - time.monotonic()))
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-                self._wake.clear()
-                self._renew_due = 0.0  # a reload: claim new endpoints right away
-            except TimeoutError:
-                pass
+            await self._sleep_until_due()
+
+    async def _sleep_until_due(self) -> None:
+        """Until the next renewal or reconcile, and never past the lease deadline (so a
+        failing renewal closes the connections on time), unless a reload comes first."""
+        due = [self._renew_due - time.monotonic()]
+        if self._held:
+            due.append(self._lease_deadline - time.monotonic())
+        wait = min(self.reconcile_interval, max(0.05, min(due)))
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            self._wake.clear()
+            self._renew_due = 0.0  # a reload: claim new endpoints right away
+        except TimeoutError:
+            pass
 
     async def _lease_round(self) -> None:
-        started = time.monotonic()
+        # One renewal at a time; while leases are held it may take until their deadline
+        # and no longer: a database that hangs (a lock wait, a dead TCP path) must not
+        # keep the connections open past the lease, when another worker may claim them.
+        if self._renewal is None:
+            started = time.monotonic()
+            self._renewal = asyncio.ensure_future(
+                self.db.call(lease_round, owner=self.owner, ttl=self.ttl)
+            )
+            self._renewal_started = started
+        budget = max(0.0, self._lease_deadline - time.monotonic()) if self._held else None
         try:
-            result = await self.db.call(lease_round, owner=self.owner, ttl=self.ttl)
+            result = await asyncio.wait_for(asyncio.shield(self._renewal), timeout=budget)
+        except TimeoutError:
+            logger.warning("endpoint lease renewal is still waiting for the database")
+            self._renew_due = time.monotonic() + RENEWAL_RETRY
+            return
         except Exception:
             logger.exception("endpoint lease renewal failed")
-            self._renew_due = time.monotonic() + 1.0
+            self._renewal = None
+            self._renew_due = time.monotonic() + RENEWAL_RETRY
             return
+        started, self._renewal = self._renewal_started, None
         self._held = set(result.held)
         self._pending_release = sorted(set(self._pending_release) | set(result.release))
         # The lease was written at about `started` + TTL; keep a margin of TTL/6.

@@ -6,10 +6,11 @@ side is the MCP client. `XiaozhiPeer` is that side on 127.0.0.1:
 - mode "mcp" (default): every connection the hub dials runs the real `mcp`
   SDK `ClientSession` over the socket, so initialize / list_tools / call_tool /
   ping are done by code we did not write;
-- mode "scripted": replays the exact message sequence of REFERENCE.md §1
-  (id 0 initialize, notifications/initialized, tools/list id 1, ping,
-  tools/call) and records every raw reply;
-- mode "idle": initializes with the §1 frames, then only answers the hub's
+- mode "scripted": replays the exact message sequence of the xiaozhi broker
+  (docs/protocols.md, "xiaozhi MCP endpoint wire protocol": id 0 initialize,
+  notifications/initialized, tools/list id 1, ping, tools/call) and records
+  every raw reply;
+- mode "idle": initializes with the broker's frames, then only answers the hub's
   pings (cheap; for benchmarks with many connections);
 - fault modes: "silent" (accepts, never initializes), "no-pong" (initializes,
   then answers nothing), "half-open" (initializes, then stops reading: a dead
@@ -77,7 +78,8 @@ MODES = (
     "reject-500",
 )
 
-# REFERENCE.md §1, byte for byte as the xiaozhi broker sends it.
+# The reference sequence, byte for byte as the xiaozhi broker sends it (docs/protocols.md,
+# "xiaozhi MCP endpoint wire protocol").
 REFERENCE_INITIALIZE = (
     '{"id":0,"method":"initialize","params":{"protocolVersion":"2024-11-05",'
     '"capabilities":{"sampling":{},"roots":{"listChanged":false}},'
@@ -282,7 +284,7 @@ class XiaozhiPeer:
         self.request_handler: RequestHandler = answer_pings
         self.connections: list[PeerConnection] = []
         self.handshakes = 0  # HTTP upgrade requests seen (rejected ones included)
-        self.reference_replies: list[str] = []  # raw replies to the §1 sequence (mode "scripted")
+        self.reference_replies: list[str] = []  # raw replies to the broker's sequence ("scripted")
         self._server: Server | None = None
         self._arrived = asyncio.Condition()
 
@@ -425,7 +427,7 @@ class XiaozhiPeer:
             reader.cancel()
 
     async def _replay_reference(self, connection: PeerConnection) -> None:
-        """tools/list id 1, a ping, a tools/call: the rest of REFERENCE §1."""
+        """tools/list id 1, a ping, a tools/call: the rest of the broker's sequence."""
         call = {"name": "hub__echo", "arguments": {"text": "你好"}}
         sequence = [
             (REFERENCE_TOOLS_LIST, 1),

@@ -25,11 +25,10 @@ from tests.services import (
     REDIS_URL,
     REPO,
     bin_path,
-    free_port,
     hub_env,
     start,
+    start_listening,
     stop,
-    wait_for_port,
 )
 from xiaozhi_hub.broadcast import HEALTH, group_name
 
@@ -84,11 +83,11 @@ def runhub_with_api(tmp_path, log_path):
 
     It reconciles rarely (60 s), so a change can only arrive through the control message.
     """
-    port = free_port()
     env = hub_env(HUB_DATA_DIR=str(tmp_path), HUB_POOL_RECONCILE_INTERVAL="60")
-    hub = start([sys.executable, "manage.py", "runhub", "--port", str(port)], env, log_path)
+    hub, port = start_listening(
+        lambda port: [sys.executable, "manage.py", "runhub", "--port", str(port)], env, log_path
+    )
     try:
-        wait_for_port(port, timeout=60, process=hub)
         key = subprocess.run(
             [sys.executable, "manage.py", "shell", "-v", "0", "-c", CREATE_TOKEN],
             cwd=REPO,
@@ -142,6 +141,17 @@ def test_runhub_applies_rest_changes_to_the_running_pool(tmp_path, process_log_d
     assert SECRET_MARK not in log
 
 
+TTL = 3  # seconds (HUB_POOL_LEASE_TTL)
+RECONCILE_INTERVAL = 1  # seconds (HUB_POOL_RECONCILE_INTERVAL)
+POLL = 0.2  # seconds between this test's looks at the peer and the database
+# docs/endpoint-pool.md: a dead worker's endpoints are taken over within TTL + TTL/3
+# (its last renewal ran out at most TTL after the kill; the survivor renews, and so
+# claims, every TTL/3). The claim and the dial happen in the survivor's next loop
+# pass (lease round, reconcile, connect): on the shared 2-core box that pass may
+# start and finish up to one reconcile interval late. Plus one poll of this test.
+TAKEOVER_BOUND = TTL + TTL / 3 + RECONCILE_INTERVAL + POLL
+
+
 @pytest.mark.requires_services("mysql", "redis")
 @pytest.mark.django_db(transaction=True)
 def test_two_celery_workers_share_endpoints_never_both_connect_and_take_over_a_dead_one(
@@ -154,8 +164,8 @@ def test_two_celery_workers_share_endpoints_never_both_connect_and_take_over_a_d
     env = hub_env(
         DATABASE_URL=f"mysql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         REDIS_URL=REDIS_URL,
-        HUB_POOL_LEASE_TTL="3",
-        HUB_POOL_RECONCILE_INTERVAL="1",
+        HUB_POOL_LEASE_TTL=str(TTL),
+        HUB_POOL_RECONCILE_INTERVAL=str(RECONCILE_INTERVAL),
     )
     # The first endpoint through the admin's add form (the URL field is write-only).
     response = staff_client.post(
@@ -235,19 +245,20 @@ def test_two_celery_workers_share_endpoints_never_both_connect_and_take_over_a_d
         # SIGKILL one worker: the survivor takes all its endpoints over.
         victim = Endpoint.objects.get(name="e0").owner.split(":")[1]
         name = next(n for n, p in workers.items() if str(p.pid) == victim)
+        killed_at = time.monotonic()  # stop() signals first, then waits for the whole group
         stop(workers.pop(name), sig=signal.SIGKILL)
-        killed_at = time.monotonic()
         (survivor,) = workers.values()
         wait_until(
             lambda: (
                 all(connected(peer, t) for t in tokens)
                 and Endpoint.objects.values("owner").distinct().count() == 1
             ),
-            timeout=30,
-            interval=0.2,
-            message="the survivor did not take over within 30 s",
+            timeout=TAKEOVER_BOUND + 30,  # past the bound: only to report how late it was
+            interval=POLL,
+            message="the survivor did not take over",
         )
-        assert time.monotonic() - killed_at < 30
+        took = time.monotonic() - killed_at
+        assert took < TAKEOVER_BOUND, f"takeover took {took:.1f} s, bound {TAKEOVER_BOUND} s"
         # The survivor writes the status rows just after it connects.
         wait_until(
             lambda: staff_client.get("/api/status").json()["manager"]["connectedConnections"] == 4,

@@ -3,15 +3,20 @@
 Run one:
 
     python -m tests.endpoints.upstream_servers --transport stdio|streamable-http|sse \
-        [--port N] [--name X] [--tools N] [--page-size N] [--malformed]
+        [--port N | --fd N] [--name X] [--tools N] [--page-size N] [--latency S] [--malformed]
 
 Tools: add(a, b), echo(text), slow(seconds), boom() (raises: the SDK answers
 isError), fail() (returns isError deliberately), whoami() ("<name>:<pid>", to
-tell replicas apart), weather.get(city) (a name the hub must sanitise),
-toggle_extra() (adds/removes the tool `extra` and sends
-notifications/tools/list_changed), and `--tools N` generated tools gen_0000...
-tools/list is paginated (`--page-size`, default 50) so clients must follow
-nextCursor.
+tell replicas apart), seen() (the names of the tools this process was called
+with, in order, as JSON: which replica saw a call), rendezvous(group, count)
+(no call of a group answers before `count` of them have arrived, so they were
+all in progress at once: proof of concurrency with no clock involved; use a
+fresh group per batch), weather.get(city)
+(a name the hub must sanitise), toggle_extra() (adds/removes the tool `extra`
+and sends notifications/tools/list_changed), and `--tools N` generated tools
+gen_0000... tools/list is paginated (`--page-size`, default 50) so clients
+must follow nextCursor. `--latency S` delays every tool call by S seconds (a
+distant or overloaded server).
 
 `--malformed` (stdio only) runs a hand-written line server instead: it
 initializes and lists tools correctly, then answers every tools/call with a
@@ -19,7 +24,9 @@ result of the wrong shape.
 
 Pytest helpers: `stdio_replica(...)` returns the ReplicaConfig that starts a
 stdio upstream; `http_upstream(...)` is an async context manager that starts
-an HTTP (streamable-http or sse) upstream on a free port and waits for it.
+an HTTP (streamable-http or sse) upstream and waits until it answers HTTP.
+Its listening socket is bound here and inherited (`--fd`), so no other
+process can take the port between choosing it and the child listening.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import json
 import os
 import socket
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +54,18 @@ MODULE = "tests.endpoints.upstream_servers"
 # --- the server ---------------------------------------------------------------------------
 
 
-def build_server(name: str, *, tools: int = 0, page_size: int = 50, clash: bool = False):
+def build_server(
+    name: str,
+    *,
+    tools: int = 0,
+    page_size: int = 50,
+    clash: bool = False,
+    latency: float = 0.0,
+):
     """An MCPServer with the test tools; tools/list is paginated by `page_size`."""
+    seen_calls: list[str] = []
+    arrivals: Counter[str] = Counter()
+    arrived = asyncio.Condition()
 
     class PagedServer(MCPServer):
         async def _handle_list_tools(self, ctx, params):  # noqa: ANN001 - SDK signature
@@ -56,6 +74,13 @@ def build_server(name: str, *, tools: int = 0, page_size: int = 50, clash: bool 
             end = start + page_size
             next_cursor = str(end) if end < len(everything) else None
             return types.ListToolsResult(tools=everything[start:end], next_cursor=next_cursor)
+
+        async def call_tool(self, name, arguments, context=None):  # noqa: ANN001 - SDK signature
+            if name != "seen":
+                seen_calls.append(name)
+            if latency:
+                await asyncio.sleep(latency)
+            return await super().call_tool(name, arguments, context)
 
     server = PagedServer(name, log_level="WARNING")
 
@@ -86,6 +111,19 @@ def build_server(name: str, *, tools: int = 0, page_size: int = 50, clash: bool 
     @server.tool(description="Which replica answered: '<name>:<pid>'.")
     def whoami() -> str:
         return f"{name}:{os.getpid()}"
+
+    @server.tool(description="The tools this process was called with, in order (JSON).")
+    def seen() -> str:
+        return json.dumps(seen_calls)
+
+    @server.tool(description="Answers once `count` calls of `group` have arrived.")
+    async def rendezvous(group: str, count: int, timeout: float = 30.0) -> str:
+        async with arrived:
+            arrivals[group] += 1
+            arrived.notify_all()
+            async with asyncio.timeout(timeout):
+                await arrived.wait_for(lambda: arrivals[group] >= count)
+        return f"{count} together"
 
     @server.tool(name="weather.get", description="Weather for a city (name needs sanitising).")
     def weather_get(city: str) -> str:
@@ -174,7 +212,9 @@ def server_args(
     tools: int = 0,
     page_size: int = 50,
     port: int | None = None,
+    fd: int | None = None,
     clash: bool = False,
+    latency: float = 0.0,
 ) -> list[str]:
     args = ["-m", MODULE, "--transport", transport, "--name", name]
     if clash:
@@ -185,6 +225,10 @@ def server_args(
         args += ["--page-size", str(page_size)]
     if port is not None:
         args += ["--port", str(port)]
+    if fd is not None:
+        args += ["--fd", str(fd)]
+    if latency:
+        args += ["--latency", str(latency)]
     return args
 
 
@@ -195,23 +239,20 @@ def stdio_replica(
     page_size: int = 50,
     malformed: bool = False,
     clash: bool = False,
+    latency: float = 0.0,
     env=(),
 ):
     """The ReplicaConfig that runs a stdio upstream of this module."""
     from endpoints.upstreams.config import ReplicaConfig
 
-    args = server_args("stdio", name=name, tools=tools, page_size=page_size, clash=clash)
+    args = server_args(
+        "stdio", name=name, tools=tools, page_size=page_size, clash=clash, latency=latency
+    )
     if malformed:
         args.append("--malformed")
     return ReplicaConfig(
         command=sys.executable, args=tuple(args), env=tuple(env), cwd=str(REPO_ROOT)
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -235,35 +276,54 @@ class HttpUpstream:
         return ReplicaConfig(url=self.url, headers=tuple(headers))
 
 
-async def wait_port(port: int, *, timeout: float = 15.0) -> None:
+async def wait_http(port: int, process: asyncio.subprocess.Process, *, timeout: float = 30.0):
+    """Wait until the child answers an HTTP request on `port` (any status will do).
+
+    The socket listens from the start (it was bound here), so a connect proves
+    nothing: the child must read the request and answer it.
+    """
     async with asyncio.timeout(timeout):
-        while True:
+        while process.returncode is None:
             try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
                 await asyncio.sleep(0.05)
                 continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
+            try:
+                writer.write(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                if (await reader.readline()).startswith(b"HTTP/"):
+                    return
+            except OSError:
+                pass
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"the HTTP upstream exited with {process.returncode} before serving")
 
 
 @contextlib.asynccontextmanager
 async def http_upstream(
     transport: str = "streamable-http", *, name: str = "http", tools: int = 0, page_size: int = 50
 ) -> AsyncIterator[HttpUpstream]:
-    """Start an HTTP upstream on a free port; yield it once it accepts connections."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *server_args(transport, name=name, tools=tools, page_size=page_size, port=port),
-        cwd=str(REPO_ROOT),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
+    """Start an HTTP upstream on a socket bound here; yield it once it answers HTTP."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        fd = listener.fileno()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *server_args(transport, name=name, tools=tools, page_size=page_size, fd=fd),
+            cwd=str(REPO_ROOT),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            pass_fds=(fd,),
+        )
+    # The child holds its own copy of the listening socket now.
     try:
-        await wait_port(port)
+        await wait_http(port, process)
         yield HttpUpstream(transport=transport, port=port, process=process)
     finally:
         if process.returncode is None:
@@ -275,6 +335,15 @@ async def http_upstream(
                 await process.wait()
 
 
+def serve_http(server, transport: str, host: str, fd: int) -> None:
+    """Serve `server` over HTTP on an inherited listening socket."""
+    import uvicorn
+
+    app = server.sse_app(host=host) if transport == "sse" else server.streamable_http_app(host=host)
+    config = uvicorn.Config(app, log_level="warning")
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
+
+
 # --- command line -------------------------------------------------------------------------
 
 
@@ -283,20 +352,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--transport", choices=("stdio", "streamable-http", "sse"), default="stdio")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--fd", type=int, help="HTTP: serve on this inherited listening socket")
     parser.add_argument("--name", default="upstream")
     parser.add_argument("--tools", type=int, default=0, help="extra generated tools")
     parser.add_argument("--page-size", type=int, default=50, help="tools per tools/list page")
     parser.add_argument("--malformed", action="store_true", help="stdio: wrong-shaped answers")
     parser.add_argument("--clash", action="store_true", help="add weather:get (clashes)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
     options = parser.parse_args(argv)
     if options.malformed:
         run_malformed(options.name)
         return
     server = build_server(
-        options.name, tools=options.tools, page_size=options.page_size, clash=options.clash
+        options.name,
+        tools=options.tools,
+        page_size=options.page_size,
+        clash=options.clash,
+        latency=options.latency,
     )
     if options.transport == "stdio":
         server.run("stdio")
+    elif options.fd is not None:
+        serve_http(server, options.transport, options.host, options.fd)
     else:
         server.run(options.transport, host=options.host, port=options.port)
 

@@ -20,13 +20,12 @@ from tests.services import (
     REPO,
     bin_path,
     documented_commands,
-    free_port,
     hub_env,
     start,
+    start_listening,
     stop,
-    wait_for_port,
 )
-from xiaozhi_hub.consumers import CLOSE_UNAUTHENTICATED
+from xiaozhi_hub.console.protocol import CLOSE_UNAUTHENTICATED
 from xiaozhi_hub.tasks import broadcast_probe
 
 pytestmark = [
@@ -48,7 +47,6 @@ def production_commands(port: int) -> dict[str, list[str]]:
 @pytest.fixture
 def stack(process_log_dir, settings):
     redis.Redis.from_url(REDIS_URL).flushdb()
-    port = free_port()
     db = connection.settings_dict
     env = hub_env(
         DATABASE_URL=f"mysql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
@@ -57,12 +55,15 @@ def stack(process_log_dir, settings):
         HUB_STATUS_INTERVAL="1",
         ALLOWED_HOSTS="127.0.0.1",
     )
-    processes = {
-        name: start(command, env, process_log_dir / f"{name}.log")
-        for name, command in production_commands(port).items()
-    }
+    # daphne first, on a port it is sure to hold (start_listening); then the rest.
+    daphne, port = start_listening(
+        lambda port: production_commands(port)["daphne"], env, process_log_dir / "daphne.log"
+    )
+    processes = {"daphne": daphne}
     try:
-        wait_for_port(port, timeout=30, process=processes["daphne"])
+        for name, command in production_commands(port).items():
+            if name != "daphne":
+                processes[name] = start(command, env, process_log_dir / f"{name}.log")
         yield port, processes, env
     finally:
         for process in processes.values():

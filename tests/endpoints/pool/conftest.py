@@ -47,6 +47,21 @@ async def wait_until(predicate, *, timeout: float = 5.0, interval: float = 0.01)
         return value
 
 
+async def never_within(seconds: float, predicate, *, interval: float = 0.01) -> None:
+    """Rule an event out: fail if `predicate()` turns true at any time within `seconds`.
+
+    `seconds` is the window in which the event would come if it were going to (a
+    retry within the backoff cap, a ping on its tick): say why at the call.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        assert not predicate(), "it happened"
+        if loop.time() >= deadline:
+            return
+        await asyncio.sleep(interval)
+
+
 async def wait_state(pool, endpoint_id: int, *states: str, timeout: float = 5.0):
     def current():
         status = pool.status(endpoint_id)

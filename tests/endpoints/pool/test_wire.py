@@ -1,4 +1,5 @@
-"""The hub's MCP server side as peers see it: the real SDK client, and REFERENCE §1 exactly."""
+"""The hub's MCP server side as peers see it: the real SDK client, and the xiaozhi broker's
+sequence exactly (docs/protocols.md, "xiaozhi MCP endpoint wire protocol")."""
 
 import asyncio
 import json

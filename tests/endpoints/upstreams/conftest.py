@@ -1,4 +1,5 @@
 import asyncio
+import json
 
 import pytest
 
@@ -122,6 +123,11 @@ async def request_error(hub: Hub, name: str, arguments: dict | None = None) -> d
     except MCPError as exc:
         return {"code": exc.error.code, "message": exc.error.message}
     raise AssertionError(f"expected an error, got {result}")
+
+
+async def seen_by(replica) -> list[str]:
+    """The tools a replica's process was called with (the `seen` tool, asked of it directly)."""
+    return json.loads((await replica.call("seen", {}, 5)).content[0].text)
 
 
 def alive(pid: int) -> bool:

@@ -1,0 +1,133 @@
+"""A pool worker that cannot renew its endpoint leases closes its connections before
+the lease can run out (docs/endpoint-pool.md, "Ownership"), made to fail for real on
+MariaDB from another connection: the table the lease round writes first is renamed
+away (every renewal errors) or locked (every renewal hangs), then put back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from endpoints.models import Endpoint, PoolWorker
+from endpoints.worker import PoolWorkerService
+from tests.endpoints.conftest import secret_token, wait_until
+
+pytestmark = [
+    pytest.mark.requires_services("mysql"),
+    pytest.mark.django_db(transaction=True),
+]
+
+# The worker closes its connections at its lease deadline (TTL * 5/6 after the last
+# renewal started): its lease loop sleeps no later than the deadline, and a renewal
+# that hangs is waited for only until then. The TTL/6 margin left before the lease
+# runs out must hold the wake-up and the close handshake: 2 s here, plenty on the
+# shared 2-core box.
+TTL = 12.0
+RECONCILE_INTERVAL = 1.0
+POLL = 0.02  # this test's looks at the peer
+
+
+@contextmanager
+def other_connection() -> Iterator:
+    """A cursor on a connection of its own (not the test's, not the worker's)."""
+    wrapper = connections["default"].copy()
+    try:
+        with wrapper.cursor() as cursor:
+            yield cursor
+    finally:
+        wrapper.close()
+
+
+@contextmanager
+def renamed_away(table: str) -> Iterator[None]:
+    """Every statement on `table` fails at once (1146, table doesn't exist)."""
+    with other_connection() as cursor:
+        cursor.execute(f"RENAME TABLE {table} TO {table}_away")
+        try:
+            yield
+        finally:
+            cursor.execute(f"RENAME TABLE {table}_away TO {table}")
+
+
+@contextmanager
+def locked(table: str) -> Iterator[None]:
+    """Every statement on `table` waits (lock_wait_timeout: a day by default), as on a
+    database that stopped answering."""
+    with other_connection() as cursor:
+        cursor.execute(f"LOCK TABLES {table} WRITE")
+        try:
+            yield
+        finally:
+            cursor.execute("UNLOCK TABLES")
+
+
+@pytest.fixture
+def worker(peer_thread):
+    """A PoolWorkerService running on the peers' loop; stopped (and awaited) after."""
+    service = PoolWorkerService(ttl=TTL, reconcile_interval=RECONCILE_INTERVAL)
+
+    async def start() -> asyncio.Task:
+        return asyncio.ensure_future(service.run())
+
+    task = peer_thread.run(start())
+    yield service
+    peer_thread.loop.call_soon_threadsafe(task.cancel)
+
+    async def stopped() -> None:
+        await asyncio.gather(task, return_exceptions=True)
+
+    peer_thread.run(stopped(), timeout=30)
+
+
+def open_to(peer, token: str) -> list:
+    return [c for c in peer.open_connections() if token in c.path and c.initialized.is_set()]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(renamed_away, id="renewal-fails"),
+        pytest.param(locked, id="renewal-hangs"),
+    ],
+)
+def test_a_worker_that_cannot_renew_closes_its_connections_before_the_lease_runs_out(
+    peer_thread, worker, fault
+):
+    peer = peer_thread.peer()
+    token = secret_token("lease-loss")
+    endpoint = Endpoint.objects.create(name="held", url=peer.url(token))
+    wait_until(lambda: open_to(peer, token), timeout=15, message="never connected")
+    assert Endpoint.objects.get(pk=endpoint.pk).owner == worker.owner
+
+    # The lease round writes the worker's heartbeat first.
+    with fault(PoolWorker._meta.db_table):
+        broken_at = time.monotonic()
+        wait_until(
+            lambda: not open_to(peer, token),
+            timeout=TTL + 2,  # the lease has run out by then, whenever it was renewed
+            interval=POLL,
+            message="the connection outlived the lease",
+        )
+        closed_at, closed_after = timezone.now(), time.monotonic() - broken_at
+        # The last renewal that got through wrote lease_expires_at = its start + TTL.
+        expires = Endpoint.objects.get(pk=endpoint.pk).lease_expires_at
+        renewed = expires - timedelta(seconds=TTL)
+    # By the deadline, TTL * 5/6 after that renewal, plus one pass, which the design
+    # fits in the TTL/6 left: before the lease ran out and another worker could claim it.
+    assert closed_at < expires, f"closed {closed_at - renewed} after the last renewal"
+    # Not at the first failed renewal (due within TTL/3 of the fault): the lease had
+    # time left, and a shorter outage would have cost nothing.
+    assert closed_after > TTL / 3, closed_after
+    closed = [c for c in peer.connections if token in c.path]
+    assert [c.ws.close_code for c in closed] == [1000]  # closed cleanly, not dropped
+
+    # Renewals work again: the worker holds the endpoint and dials it once more.
+    wait_until(lambda: open_to(peer, token), timeout=TTL, message="never reconnected")
+    assert peer.most[token] == 1  # never two connections at once
