@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench backup clean
 
 run: $(STAMP) data/secret_key
 	@if [ -z "$$SECRET_KEY" ] && [ -z "$$SECRET_KEY_FILE" ]; then export SECRET_KEY_FILE=data/secret_key; fi; \
@@ -63,6 +63,20 @@ $(STAMP): pyproject.toml
 	    echo "    sudo apt-get install chromium chromium-driver fonts-wqy-microhei" >&2; \
 	  fi; \
 	fi
+	@# tests/deploy checks the systemd units with `systemd-analyze verify` (Debian's systemd)
+	@# and runs the report-mirror proxy of docker-compose.esp32.yml in nginx; installing
+	@# nginx starts its daemon, which the tests do not want: it is stopped and disabled.
+	@if ! command -v systemd-analyze >/dev/null || [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing systemd-analyze and nginx for the deployment tests..."; \
+	    had_nginx=$$([ -x /usr/sbin/nginx ] && echo yes); \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd nginx-light >/dev/null; \
+	    if [ -z "$$had_nginx" ]; then (systemctl disable --now nginx || service nginx stop) >/dev/null 2>&1 || true; fi; \
+	  else \
+	    echo "The deployment tests use systemd-analyze and nginx (skipped without them). Run:" >&2; \
+	    echo "    sudo apt-get install systemd nginx-light" >&2; \
+	  fi; \
+	fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -76,6 +90,73 @@ data/secret_key:
 # make bench NAME=pool  (runs bench/pool.py; see bench/README.md for the list)
 bench: $(STAMP)
 	$(BIN)/python -m bench.$(NAME)
+
+# make backup: a copy of the hub's own database (DATABASE_URL; unset: the SQLite file in
+# HUB_DATA_DIR) in backups/hub-<time>.sqlite3 or .sql, readable by you only. MySQL/MariaDB
+# goes through mariadb-dump/mysqldump --single-transaction, the password in a temporary
+# option file (never on a command line). ENV_FILE=/etc/xiaozhi-hub/hub.env reads the
+# settings from an env file; BACKUP_DIR=... writes elsewhere. docs/deploy.md, "Backups".
+# Only the venv is needed (a production install has no test tools): no setup step here.
+backup:
+	@test -x $(BIN)/python || { echo "make backup: no $(BIN)/python; install the hub first (docs/deploy.md)" >&2; exit 1; }
+	@$(BIN)/python -c "$$BACKUP_PY"
+
+define BACKUP_PY
+import datetime, os, pathlib, shutil, sqlite3, subprocess, sys, tempfile
+from django.core.exceptions import ImproperlyConfigured
+from xiaozhi_hub.env import env_database
+from xiaozhi_hub.masking import mask_text
+
+def fail(message):
+    sys.exit("make backup: " + mask_text(message))
+
+if os.environ.get("ENV_FILE"):
+    for line in pathlib.Path(os.environ["ENV_FILE"]).read_text().splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and not name.startswith("#"):
+            os.environ[name.strip()] = value.strip().strip("'\"")
+data_dir = pathlib.Path(os.environ.get("HUB_DATA_DIR") or "data").resolve()
+try:
+    database = env_database("DATABASE_URL", default_sqlite=data_dir / "hub.sqlite3")
+except ImproperlyConfigured as exc:
+    fail(str(exc))
+os.umask(0o077)
+folder = pathlib.Path(os.environ.get("BACKUP_DIR") or "backups")
+folder.mkdir(parents=True, exist_ok=True)
+stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+if database["ENGINE"].endswith("sqlite3"):
+    source = pathlib.Path(database["NAME"]).resolve()
+    if not source.is_file():
+        fail(f"{source} does not exist: nothing to back up")
+    target = folder / f"hub-{stamp}.sqlite3"
+    reader = sqlite3.connect(source.as_uri() + "?mode=ro", uri=True)
+    writer = sqlite3.connect(target)
+    reader.backup(writer)
+    reader.close()
+    writer.close()
+else:
+    dump = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+    if dump is None:
+        fail("neither mariadb-dump nor mysqldump is installed (apt-get install mariadb-client)")
+    target = folder / f"hub-{stamp}.sql"
+    quoted = database["PASSWORD"].replace("\\", "\\\\").replace('"', '\\"')
+    with tempfile.NamedTemporaryFile("w", prefix="hub-backup-", suffix=".cnf") as options:
+        options.write(f'[client]\nuser="{database["USER"]}"\npassword="{quoted}"\n')
+        options.write(f'host="{database["HOST"] or "localhost"}"\nport={database["PORT"] or 3306}\n')
+        options.flush()
+        with target.open("wb") as out:
+            done = subprocess.run(
+                [dump, f"--defaults-file={options.name}", "--single-transaction", "--quick",
+                 "--no-tablespaces", "--default-character-set=utf8mb4", database["NAME"]],
+                stdout=out, stderr=subprocess.PIPE, text=True,
+            )
+    if done.returncode != 0:
+        target.unlink()
+        fail(f"{pathlib.Path(dump).name} failed: {done.stderr.strip()}")
+print(f"backup: {target} ({target.stat().st_size} bytes)")
+print("Keep with it: SECRET_KEY (or its file), HUB_REPORT_SECRET and your env file (docs/deploy.md).")
+endef
+export BACKUP_PY
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -8,6 +8,7 @@ channel layer, a broker connection) with a time limit, and reports
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -80,14 +81,111 @@ def check_broker() -> CheckResult:
     return CheckResult("ok", True, mask_url(url))
 
 
-def check_source_database() -> CheckResult:
+def _source_connection():
+    """The `esp32` alias's connection, or None when ESP32_DATABASE_URL is not set."""
     alias = settings.SOURCE_DATABASE_ALIAS
-    if alias not in settings.DATABASES:
-        return CheckResult("not_configured", False, "ESP32_DATABASE_URL is not set")
-    connection = connections[alias]
+    return connections[alias] if alias in settings.DATABASES else None
+
+
+def _source_not_configured() -> CheckResult:
+    return CheckResult("not_configured", False, "ESP32_DATABASE_URL is not set")
+
+
+def check_source_database() -> CheckResult:
+    connection = _source_connection()
+    if connection is None:
+        return _source_not_configured()
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM ai_agent_chat_history LIMIT 1")
     return CheckResult("ok", False, f"mysql {connection.settings_dict['NAME']}")
+
+
+# Privileges that change data or schema. A source user holding any of them on the
+# source database (or on every database) could write it, READ ONLY session or not.
+WRITE_PRIVILEGES = frozenset(
+    {
+        "ALL",
+        "ALL PRIVILEGES",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "DELETE HISTORY",
+        "CREATE",
+        "CREATE VIEW",
+        "CREATE ROUTINE",
+        "ALTER",
+        "ALTER ROUTINE",
+        "DROP",
+        "INDEX",
+        "TRIGGER",
+        "EVENT",
+    }
+)
+# `GRANT <privileges> ON [TABLE] <db>.<object> TO <user> ...` as SHOW GRANTS prints it
+# on MySQL 8 and MariaDB. Routine grants (PROCEDURE, FUNCTION, PACKAGE) hold no
+# table data, and role grants (`GRANT role TO user`, no ON) are not followed.
+_GRANT = re.compile(
+    r"^GRANT (?P<privileges>.+?) ON (?:TABLE )?(?P<scope>(?P<db>`(?:[^`]|``)*`|[^.\s]+)\.\S+)"
+)
+_COLUMN_LIST = re.compile(r"\s*\([^)]*\)")  # UPDATE (col1, col2): still UPDATE
+# A database-level grant names a LIKE pattern: % and _ are wildcards, \% and \_ literal.
+_LIKE_TOKEN = re.compile(r"\\(.)|(%)|(_)|([^\\%_]+)")
+
+
+def _like_regex(pattern: str) -> str:
+    def token(match: re.Match) -> str:
+        escaped, percent, underscore, text = match.groups()
+        if percent:
+            return ".*"
+        if underscore:
+            return "."
+        return re.escape(escaped if escaped is not None else text)
+
+    return _LIKE_TOKEN.sub(token, pattern)
+
+
+def _grant_covers(db: str, database: str) -> bool:
+    """Whether a grant's database part (`*`, `name`, or a LIKE pattern) covers `database`."""
+    if db == "*":
+        return True
+    if db.startswith("`"):
+        db = db[1:-1].replace("``", "`")
+    return re.fullmatch(_like_regex(db), database) is not None
+
+
+def write_grants(grants: list[str], database: str) -> list[str]:
+    """What `SHOW GRANTS` lines let the user write on `database`: "INSERT, UPDATE on *.*"."""
+    found = []
+    for line in grants:
+        match = _GRANT.match(line)
+        if match is None or not _grant_covers(match["db"], database):
+            continue
+        privileges = _COLUMN_LIST.sub("", match["privileges"]).split(",")
+        writes = [name for p in privileges if (name := p.strip().upper()) in WRITE_PRIVILEGES]
+        if writes:
+            found.append(f"{', '.join(writes)} on {match['scope']}")
+    return found
+
+
+def check_source_read_only() -> CheckResult:
+    """Whether the source user could write the source database (it should not)."""
+    connection = _source_connection()
+    if connection is None:
+        return _source_not_configured()
+    database = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CURRENT_USER()")
+        user = cursor.fetchone()[0]
+        cursor.execute("SHOW GRANTS FOR CURRENT_USER()")
+        writes = write_grants([row[0] for row in cursor.fetchall()], database)
+    if writes:
+        return CheckResult(
+            "error",
+            False,
+            f"the source user {user} can write: {'; '.join(writes)}. "
+            "Use a read-only user (docs/deploy.md)",
+        )
+    return CheckResult("ok", False, f"read-only: {user} cannot write {database}")
 
 
 CHECKS: dict[str, tuple[Callable[[], CheckResult], bool]] = {
@@ -96,6 +194,8 @@ CHECKS: dict[str, tuple[Callable[[], CheckResult], bool]] = {
     "broker": (check_broker, True),
     # Optional: a down source delays chat sync but the hub keeps serving.
     "source_database": (check_source_database, False),
+    # Optional too: a source user that can write is a risk to point out, not an outage.
+    "source_readonly": (check_source_read_only, False),
 }
 
 

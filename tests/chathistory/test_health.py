@@ -49,6 +49,13 @@ def test_health_is_degraded_but_200_when_the_source_database_is_down(
     source = body["checks"].pop("source_database")
     assert source["status"] == "error" and source["required"] is False
     assert source["detail"].startswith("OperationalError") and reason in source["detail"], source
+    # Whether the source user can write cannot be told either: the same reason.
+    readonly = body["checks"].pop("source_readonly")
+    assert (readonly["status"], readonly["required"], readonly["detail"]) == (
+        "error",
+        False,
+        source["detail"],
+    )
     assert {name: check["status"] for name, check in body["checks"].items()} == {
         "database": "ok",
         "channel_layer": "ok",

@@ -13,7 +13,10 @@ from xiaozhi_hub.tasks import broadcast_probe
 
 
 class Command(BaseCommand):
-    help = "Check the database, channel layer, Celery broker and source database."
+    help = (
+        "Check the database, channel layer, Celery broker and source database, and that "
+        "the source user cannot write."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
