@@ -4,6 +4,7 @@ from tests.services import (
     MYSQL_URL,
     REDIS_URL,
     REQUIRE_SERVICES,
+    require_services,
     service_available,
     service_reason,
 )
@@ -28,13 +29,8 @@ def pytest_report_header(config):
 
 def pytest_runtest_setup(item):
     marker = item.get_closest_marker("requires_services")
-    if marker is None:
-        return
-    missing = [service_reason(n) for n in marker.args if not service_available(n)]
-    if missing and REQUIRE_SERVICES:
-        pytest.fail("HUB_REQUIRE_SERVICES=1 but " + "; ".join(missing))
-    if missing:
-        pytest.skip("; ".join(missing))
+    if marker is not None:
+        require_services(*marker.args)
 
 
 @pytest.fixture

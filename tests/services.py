@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_SERVICES = os.environ.get("HUB_REQUIRE_SERVICES", "") == "1"
@@ -48,6 +49,16 @@ def service_reason(name: str) -> str:
         return f"{CHROMIUM} is not installed (make setup installs it as root)"
     parts = urlsplit(SERVICE_URLS[name])
     return f"{SERVICE_LABELS[name]} is not reachable at {parts.hostname}:{parts.port}"
+
+
+def require_services(*names: str) -> None:
+    """The `requires_services` rule (markers and fixtures alike): skip, or fail under
+    HUB_REQUIRE_SERVICES=1, when a service is not reachable."""
+    missing = [service_reason(name) for name in names if not service_available(name)]
+    if missing and REQUIRE_SERVICES:
+        pytest.fail("HUB_REQUIRE_SERVICES=1 but " + "; ".join(missing))
+    if missing:
+        pytest.skip("; ".join(missing))
 
 
 def free_port() -> int:

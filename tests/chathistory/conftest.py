@@ -16,22 +16,12 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from tests.services import MYSQL_URL, REQUIRE_SERVICES, service_available, service_reason
+from tests.services import MYSQL_URL, require_services
 from xiaozhi_hub.env import env_database
 
 from .source_schema import SourceDatabase
 
 ALIAS = "esp32"
-
-
-def require_services(*names: str) -> None:
-    """The `requires_services` marker's rule, for fixtures: skip, or fail under
-    HUB_REQUIRE_SERVICES=1, when a service is not reachable."""
-    missing = [service_reason(name) for name in names if not service_available(name)]
-    if missing and REQUIRE_SERVICES:
-        pytest.fail("HUB_REQUIRE_SERVICES=1 but " + "; ".join(missing))
-    if missing:
-        pytest.skip("; ".join(missing))
 
 
 @pytest.fixture(scope="session")

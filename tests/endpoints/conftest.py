@@ -15,6 +15,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from endpoints.worker import PoolWorkerService
 from tests.endpoints.peers import XiaozhiPeer, endpoint_url, make_token
 
 SECRET_MARK = "SeCrEtToKeN"
@@ -115,6 +116,36 @@ def peer_thread():
     peers = PeerThread()
     yield peers
     peers.close()
+
+
+@pytest.fixture
+def start_worker(peer_thread):
+    """start_worker(**options) -> a PoolWorkerService running on the peers' loop (in
+    Redis mode when the suite has Redis); each is stopped, and awaited, after the test."""
+    running = []
+
+    def start(**options) -> PoolWorkerService:
+        service = PoolWorkerService(**options)
+
+        async def run() -> asyncio.Task:
+            return asyncio.ensure_future(service.run())
+
+        running.append(peer_thread.run(run()))
+        return service
+
+    yield start
+    for task in running:
+        peer_thread.loop.call_soon_threadsafe(task.cancel)
+
+    async def stopped() -> None:
+        await asyncio.gather(*running, return_exceptions=True)
+
+    peer_thread.run(stopped(), timeout=30)
+
+
+def open_to(peer, token: str) -> list:
+    """The peer's open, initialized connections for the endpoint with `token`."""
+    return [c for c in peer.open_connections() if token in c.path and c.initialized.is_set()]
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.05, message: str = "") -> None:

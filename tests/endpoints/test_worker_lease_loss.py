@@ -5,7 +5,6 @@ away (every renewal errors) or locked (every renewal hangs), then put back."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,8 +15,7 @@ from django.db import connections
 from django.utils import timezone
 
 from endpoints.models import Endpoint, PoolWorker
-from endpoints.worker import PoolWorkerService
-from tests.endpoints.conftest import secret_token, wait_until
+from tests.endpoints.conftest import open_to, secret_token, wait_until
 
 pytestmark = [
     pytest.mark.requires_services("mysql"),
@@ -69,25 +67,8 @@ def locked(table: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def worker(peer_thread):
-    """A PoolWorkerService running on the peers' loop; stopped (and awaited) after."""
-    service = PoolWorkerService(ttl=TTL, reconcile_interval=RECONCILE_INTERVAL)
-
-    async def start() -> asyncio.Task:
-        return asyncio.ensure_future(service.run())
-
-    task = peer_thread.run(start())
-    yield service
-    peer_thread.loop.call_soon_threadsafe(task.cancel)
-
-    async def stopped() -> None:
-        await asyncio.gather(task, return_exceptions=True)
-
-    peer_thread.run(stopped(), timeout=30)
-
-
-def open_to(peer, token: str) -> list:
-    return [c for c in peer.open_connections() if token in c.path and c.initialized.is_set()]
+def worker(start_worker):
+    return start_worker(ttl=TTL, reconcile_interval=RECONCILE_INTERVAL)
 
 
 @pytest.mark.parametrize(
