@@ -70,11 +70,11 @@ $(STAMP): pyproject.toml
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing systemd-analyze and nginx for the deployment tests..."; \
 	    had_nginx=$$([ -x /usr/sbin/nginx ] && echo yes); \
-	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd nginx-light >/dev/null; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd nginx >/dev/null; \
 	    if [ -z "$$had_nginx" ]; then (systemctl disable --now nginx || service nginx stop) >/dev/null 2>&1 || true; fi; \
 	  else \
 	    echo "The deployment tests use systemd-analyze and nginx (skipped without them). Run:" >&2; \
-	    echo "    sudo apt-get install systemd nginx-light" >&2; \
+	    echo "    sudo apt-get install systemd nginx" >&2; \
 	  fi; \
 	fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def nginx_installed():
     if not shutil.which(NGINX):
-        reason = f"{NGINX} is not installed (make setup installs Debian's nginx-light as root)"
+        reason = f"{NGINX} is not installed (make setup installs Debian's nginx as root)"
         if REQUIRE_SERVICES:
             pytest.fail(f"HUB_REQUIRE_SERVICES=1 but {reason}")
         pytest.skip(reason)
