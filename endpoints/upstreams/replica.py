@@ -158,8 +158,11 @@ class Replica:
             self.restarts += 1
             delay = min(self._backoff_max, self._backoff_start * 2 ** min(failures - 1, 30))
             delay *= random.uniform(0.8, 1.2)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that meets the event, and this loop would never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
 
     async def _serve(self, link: Link) -> None:
         """Wait until stopped or the link is lost; re-list on request; ping idle HTTP links."""

@@ -8,6 +8,7 @@ message to the bound worker directly (PoolWorkerService.submit/call).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -25,6 +26,7 @@ from xiaozhi_hub.masking import mask_text
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict], Awaitable[dict[str, Any]]]
+CLOSE_TIMEOUT = 2.0  # seconds to close the control channel's Redis connections
 
 
 class PoolHost(Protocol):
@@ -154,8 +156,7 @@ class ControlHandlers:
                     )
                     await asyncio.sleep(1.0)
                 finally:
-                    await pubsub.aclose()
-                    await client.aclose()
+                    await _close(pubsub, client)
         finally:
             for task in self._background:
                 task.cancel()
@@ -177,6 +178,15 @@ class ControlHandlers:
         if reply_to:
             await client.rpush(reply_to, json.dumps(reply))
             await client.expire(reply_to, control.REPLY_TTL)
+
+
+async def _close(pubsub: aioredis.client.PubSub, client: aioredis.Redis) -> None:
+    # Bounded: a close can wait on a connection that a cancelled read left behind
+    # (redis-py #3941), and a stopping worker must never hang here.
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await pubsub.aclose()
+            await client.aclose()
 
 
 def _attempts(attempts: list[tuple[int, str]]) -> list[dict]:

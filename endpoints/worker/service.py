@@ -48,6 +48,20 @@ async def run_endpoint_pool() -> None:
     await PoolWorkerService().run()
 
 
+async def _wait_for_event(event: asyncio.Event, *, timeout: float) -> bool:
+    """Whether `event` was set within `timeout` seconds.
+
+    asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+    that arrives as the event is set, and a stopping worker's loop would run on.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 class PoolWorkerService:
     def __init__(
         self,
@@ -174,12 +188,9 @@ class PoolWorkerService:
         if self._held:
             due.append(self._lease_deadline - time.monotonic())
         wait = min(self.reconcile_interval, max(0.05, min(due)))
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        if await _wait_for_event(self._wake, timeout=wait):
             self._wake.clear()
             self._renew_due = 0.0  # a reload: claim new endpoints right away
-        except TimeoutError:
-            pass
 
     async def _lease_round(self) -> None:
         # One renewal at a time; while leases are held it may take until their deadline
@@ -193,7 +204,8 @@ class PoolWorkerService:
             self._renewal_started = started
         budget = max(0.0, self._lease_deadline - time.monotonic()) if self._held else None
         try:
-            result = await asyncio.wait_for(asyncio.shield(self._renewal), timeout=budget)
+            async with asyncio.timeout(budget):
+                result = await asyncio.shield(self._renewal)
         except TimeoutError:
             logger.warning("endpoint lease renewal is still waiting for the database")
             self._renew_due = time.monotonic() + RENEWAL_RETRY
@@ -255,10 +267,7 @@ class PoolWorkerService:
     async def _writer_loop(self) -> None:
         last_counters = 0.0
         while True:
-            try:
-                await asyncio.wait_for(self.status.changed.wait(), timeout=COUNTER_FLUSH_INTERVAL)
-            except TimeoutError:
-                pass
+            await _wait_for_event(self.status.changed, timeout=COUNTER_FLUSH_INTERVAL)
             self.status.changed.clear()
             counters = time.monotonic() - last_counters >= COUNTER_FLUSH_INTERVAL
             if counters:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from collections import Counter
 from collections.abc import Coroutine
@@ -140,7 +141,18 @@ def start_worker(peer_thread):
     async def stopped() -> None:
         await asyncio.gather(*running, return_exceptions=True)
 
-    peer_thread.run(stopped(), timeout=30)
+    async def stacks() -> str:
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            task.print_stack(file=out)
+        return out.getvalue()
+
+    try:
+        peer_thread.run(stopped(), timeout=30)
+    except TimeoutError:
+        raise AssertionError(
+            "the worker did not stop within 30 s; its tasks:\n" + peer_thread.run(stacks())
+        ) from None
 
 
 def open_to(peer, token: str) -> list:
