@@ -8,6 +8,7 @@ milliseconds), so an operator can paste the same JSON in either place.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,14 +22,18 @@ class OptionSpec:
     kind: str  # "duration" (s in the DB, ms in JSON) | "count" | "choice" | "bool"
     default: Any
     minimum: float | None = None
+    maximum: float | None = None  # a bound, so no value can switch a behaviour off in effect
     choices: tuple[str, ...] = ()
     help: str = ""
 
     def describe_range(self) -> str:
         if self.kind == "duration":
-            return f"a number of milliseconds >= {int(self.minimum * 1000)}"
+            return (
+                f"a number of milliseconds from {int(self.minimum * 1000)}"
+                f" to {int(self.maximum * 1000)}"
+            )
         if self.kind == "count":
-            return f"a whole number >= {int(self.minimum)}"
+            return f"a whole number from {int(self.minimum)} to {int(self.maximum)}"
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
         return "true or false"
@@ -36,23 +41,23 @@ class OptionSpec:
 
 CONNECTION_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
-        "health_check_interval", "healthCheckInterval", "duration", 30.0, 1.0,
+        "health_check_interval", "healthCheckInterval", "duration", 30.0, 1.0, 3600.0,
         help="Seconds between the hub's MCP pings to the endpoint.",
     ),
     OptionSpec(
-        "reconnect_interval", "reconnectInterval", "duration", 5.0, 0.1,
+        "reconnect_interval", "reconnectInterval", "duration", 5.0, 0.1, 3600.0,
         help="Base delay in seconds before reconnecting (the strategy grows it).",
     ),
     OptionSpec(
-        "max_reconnect_attempts", "maxReconnectAttempts", "count", 10, 0,
+        "max_reconnect_attempts", "maxReconnectAttempts", "count", 10, 0, 1_000_000,
         help="Failed attempts in a row before the endpoint is marked failed (0 = forever).",
     ),
     OptionSpec(
-        "max_reconnect_delay", "maxReconnectDelay", "duration", 30.0, 0.1,
+        "max_reconnect_delay", "maxReconnectDelay", "duration", 30.0, 0.1, 86400.0,
         help="Upper bound in seconds of any reconnect delay.",
     ),
     OptionSpec(
-        "connection_timeout", "connectionTimeout", "duration", 10.0, 0.5,
+        "connection_timeout", "connectionTimeout", "duration", 10.0, 0.5, 300.0,
         help="Seconds a connection attempt (and a health-check ping) may take.",
     ),
     OptionSpec(
@@ -99,16 +104,24 @@ def value_from_json(spec: OptionSpec, value: Any) -> Any:
         if value not in spec.choices:
             raise OptionError(spec.key, f"must be {wanted}, got {value!r}")
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise OptionError(spec.key, f"must be {wanted}, got {value!r}")
     if spec.kind == "count":
-        if value != int(value) or value < spec.minimum:
+        if value != int(value) or not spec.minimum <= value <= spec.maximum:
             raise OptionError(spec.key, f"must be {wanted}, got {value!r}")
         return int(value)
     seconds = value / 1000
-    if seconds < spec.minimum:
+    if not spec.minimum <= seconds <= spec.maximum:
         raise OptionError(spec.key, f"must be {wanted}, got {value!r}")
     return seconds
+
+
+def _finite(value: int | float) -> bool:
+    # A float that is NaN or infinite, or an int too large for a float (10**400), is no option.
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def value_to_json(spec: OptionSpec, value: Any) -> Any:

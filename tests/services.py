@@ -230,3 +230,14 @@ def documented_commands() -> dict[str, str]:
     for line in lines[1:]:
         commands[line.split()[3]] = line  # celery -A xiaozhi_hub <worker|beat> ...
     return commands
+
+
+def api_token(user) -> str:
+    """A new API token's key for `user` (the `Authorization: Token <key>` header).
+
+    Tests get tokens only through here, so how the hub stores them can change
+    in one place.
+    """
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.create(user=user).key

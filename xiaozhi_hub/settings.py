@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "endpoints",
     "chathistory",
+    "xiaozhi_hub.access",  # roles over both apps' permissions
     "xiaozhi_hub.console",  # last: it depends on both apps, nothing depends on it
 ]
 

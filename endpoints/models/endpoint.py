@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -30,10 +30,10 @@ def _option_field(spec: OptionSpec, *, override: bool) -> models.Field:
         if override
         else {"default": spec.default, "help_text": spec.help}
     )
-    if spec.kind == "duration":
-        return models.FloatField(validators=[MinValueValidator(spec.minimum)], **extra)
-    if spec.kind == "count":
-        return models.PositiveIntegerField(validators=[MinValueValidator(spec.minimum)], **extra)
+    if spec.kind in ("duration", "count"):
+        bounds = [MinValueValidator(spec.minimum), MaxValueValidator(spec.maximum)]
+        field = models.FloatField if spec.kind == "duration" else models.PositiveIntegerField
+        return field(validators=bounds, **extra)
     if spec.kind == "choice":
         choices = [(choice, choice) for choice in spec.choices]
         if override:

@@ -159,6 +159,8 @@ class McpServer(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "MCP server"
+        # Adding or changing a stdio server runs a command on the worker: its own right.
+        permissions = [("run_commands", "Can add or change MCP servers that run commands")]
 
     def __str__(self) -> str:
         return self.name
