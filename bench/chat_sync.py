@@ -172,9 +172,7 @@ def baseline(results, rate, sample=3000):
         )
         for row_id, mac, sid, chat_type, content, created in cursor.fetchall():
             device, _ = Device.objects.get_or_create(mac=f"baseline-{mac}")
-            session, _ = ChatSession.objects.get_or_create(
-                session_id=f"b-{sid}", defaults={"device": device}
-            )
+            session, _ = ChatSession.objects.get_or_create(device=device, session_id=f"b-{sid}")
             parsed = parse_content(chat_type, content)
             ChatMessage.objects.create(
                 source="baseline",

@@ -73,9 +73,9 @@ def hub_env(workdir: Path, redis_url: str, sockets: int) -> dict[str, str]:
 
 CREATE_TOKEN = """
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from xiaozhi_hub.access.tokens import api_token_create
 user = get_user_model().objects.create_user("bench", is_staff=True)
-print(Token.objects.create(user=user).key)
+print(api_token_create(user=user))
 """
 
 
@@ -122,6 +122,7 @@ def chat_update(number: int) -> dict:
         "id": number,
         "source_id": None,
         "device": "bench",
+        "device_pk": 1,
         "session_id": "bench",
         "agent_id": None,
         "role": "agent",
@@ -131,7 +132,7 @@ def chat_update(number: int) -> dict:
         "tool_arguments": None,
         "created_at": "2026-01-01T00:00:00.000+00:00",
     }
-    return {"device": "bench", "messages": [message]}
+    return {"device": "bench", "device_pk": 1, "messages": [message]}
 
 
 def cpu_seconds(process: psutil.Process) -> float:

@@ -7,6 +7,11 @@ class ChatHistoryConfig(AppConfig):
     verbose_name = "Chat history"
 
     def ready(self) -> None:
+        from xiaozhi_hub.health import register_check
+
+        from .health import check_sync_schedule
         from .schedule import ensure_sync_schedule
+
+        register_check("sync_schedule", check_sync_schedule, required=False)
 
         post_migrate.connect(ensure_sync_schedule, sender=self, dispatch_uid="chat-sync-schedule")

@@ -4,6 +4,11 @@
 `ON CONFLICT DO UPDATE` (SQLite), through chathistory.bulk, is atomic, so the sync and concurrent
 report ingests never lose each other's increments, and a batch costs one
 statement per table instead of one per session.
+
+Rows are found by primary key, in key order: the primary-key record is the lock
+both writers already hold (the device row) or take in the same order, whereas
+an upsert on a secondary unique key (mac) also locks that index's record, which
+a transaction holding only the primary record could deadlock with.
 """
 
 from __future__ import annotations
@@ -45,15 +50,21 @@ def _least(column: str, new: str) -> str:
     return f"{fn}(COALESCE({column}, {new}), {new})"
 
 
-def add_session_deltas(deltas: dict[str, Delta]) -> None:
+# A session is named by (primary key, session id): the key finds the row (session ids are
+# only unique per device); the session id is there because the INSERT half needs it.
+SessionRef = tuple[int, str]
+
+
+def add_session_deltas(deltas: dict[SessionRef, Delta]) -> None:
     rows = [
-        [sid, "", d.count, d.first_at, d.last_at, d.device_id, d.agent_id]
-        for sid, d in sorted(deltas.items())
+        [pk, sid, "", d.count, d.first_at, d.last_at, d.device_id, d.agent_id]
+        for (pk, sid), d in sorted(deltas.items())
         if d.count
     ]
     upsert(
         ChatSession._meta.db_table,
         [
+            "id",
             "session_id",
             "title",
             "message_count",
@@ -63,7 +74,7 @@ def add_session_deltas(deltas: dict[str, Delta]) -> None:
             "agent_id",
         ],
         rows,
-        key=["session_id"],
+        key=["id"],
         updates=[
             "message_count = message_count + NEW(message_count)",
             "started_at = " + _least("started_at", "NEW(started_at)"),
@@ -74,19 +85,32 @@ def add_session_deltas(deltas: dict[str, Delta]) -> None:
     )
 
 
-def add_device_deltas(deltas: dict[str, Delta]) -> None:
+# A device is named by (primary key, identifier), as a session is (SessionRef).
+DeviceRef = tuple[int, str]
+
+
+def add_device_deltas(deltas: dict[DeviceRef, Delta]) -> None:
     rows = [
-        [mac, "", "", "", d.last_text, d.count, d.last_at]
-        for mac, d in sorted(deltas.items())
+        [pk, mac, "", "", "", d.last_text, d.count, d.last_at]
+        for (pk, mac), d in sorted(deltas.items())
         if d.count
     ]
     newer = "NEW(last_message_at) >= COALESCE(last_message_at, NEW(last_message_at))"
     # MySQL applies assignments left to right: last_message before last_message_at.
     upsert(
         Device._meta.db_table,
-        ["mac", "alias", "board", "firmware", "last_message", "message_count", "last_message_at"],
+        [
+            "id",
+            "mac",
+            "alias",
+            "board",
+            "firmware",
+            "last_message",
+            "message_count",
+            "last_message_at",
+        ],
         rows,
-        key=["mac"],
+        key=["id"],
         updates=[
             f"last_message = CASE WHEN {newer} THEN NEW(last_message) ELSE last_message END",
             "message_count = message_count + NEW(message_count)",

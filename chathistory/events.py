@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
 from typing import Any, Literal, TypedDict, TypeVar
 
 from asgiref.sync import async_to_sync
 
 from xiaozhi_hub.broadcast import CHAT, SYNC, abroadcast, broadcast, chat_channel
+
+from .devices import is_mac
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -20,7 +22,8 @@ T = TypeVar("T")
 class ChatMessagePayload(TypedDict):
     id: int
     source_id: int | None
-    device: str | None
+    device: str | None  # the device's identifier (chathistory/devices.py)
+    device_pk: int | None  # its primary key: what URLs and the chat:<device_pk> channel use
     session_id: str | None
     agent_id: str | None
     role: Literal["user", "agent", "tool"]
@@ -32,8 +35,10 @@ class ChatMessagePayload(TypedDict):
 
 
 class ChatUpdatePayload(TypedDict):
-    # Sent on "chat" and on "chat:<device>" for each device in the batch.
+    # Sent on "chat" and on "chat:<device_pk>" for each device in the batch (and on the older
+    # "chat:<mac>" when the device's identifier is a MAC).
     device: str | None
+    device_pk: int | None
     messages: list[ChatMessagePayload]
 
 
@@ -48,7 +53,7 @@ class SyncProgressPayload(TypedDict):
 class SyncDonePayload(TypedDict):
     source: str
     run_id: int | None
-    status: Literal["success", "failed", "skipped"]
+    status: Literal["success", "failed", "skipped", "abandoned"]
     rows_read: int
     rows_written: int
     error: str
@@ -63,10 +68,10 @@ MAX_MESSAGES_PER_UPDATE = 50
 MAX_DEVICES_PER_BATCH = 20
 
 
-def newest_per_device(items: Iterable[T], *, device: Callable[[T], str | None], order) -> list[T]:
+def newest_per_device(items: Iterable[T], *, device: Callable[[T], Hashable], order) -> list[T]:
     """What one batch's chat_updates carry: the newest messages of the most recently active
     devices (MAX_MESSAGES_PER_UPDATE each, MAX_DEVICES_PER_BATCH devices), oldest first."""
-    by_device: dict[str | None, list[T]] = defaultdict(list)
+    by_device: dict[Hashable, list[T]] = defaultdict(list)
     for item in items:
         by_device[device(item)].append(item)
     groups = [sorted(group, key=order)[-MAX_MESSAGES_PER_UPDATE:] for group in by_device.values()]
@@ -79,6 +84,7 @@ def message_payload(
     id: int,
     source_id: int | None,
     device: str | None,
+    device_pk: int | None,
     session_id: str | None,
     agent_id: str | None,
     role: str,
@@ -90,14 +96,15 @@ def message_payload(
 ) -> ChatMessagePayload:
     """The one builder of a message as consoles, the REST API and exports see it.
 
-    Devices, sessions and agents are named by their natural keys (MAC, session id,
-    agent id). `role` to `tool_arguments` are the fields of parsing.ParsedContent, so a
-    parsed row can be passed as `**asdict(parsed)`.
+    Devices, sessions and agents are named by their natural keys (device identifier,
+    session id, agent id); the device also by its primary key. `role` to `tool_arguments`
+    are the fields of parsing.ParsedContent, so a parsed row can be passed as `**asdict(parsed)`.
     """
     return ChatMessagePayload(
         id=id,
         source_id=source_id,
         device=device,
+        device_pk=device_pk,
         session_id=session_id,
         agent_id=agent_id,
         role=role,
@@ -120,18 +127,20 @@ def _safe(channel: str, event_type, payload: dict) -> None:
 def send_chat_updates(messages: Iterable[ChatMessagePayload]) -> None:
     """One chat_update per device on its own channel, and the same on the global one."""
     chosen = newest_per_device(
-        messages, device=lambda m: m["device"], order=lambda m: (m["created_at"], m["id"])
+        messages, device=lambda m: m["device_pk"], order=lambda m: (m["created_at"], m["id"])
     )
-    by_device: dict[str | None, list[ChatMessagePayload]] = defaultdict(list)
+    by_device: dict[int | None, list[ChatMessagePayload]] = defaultdict(list)
     for message in chosen:
-        by_device[message["device"]].append(message)
-    events = [ChatUpdatePayload(device=d, messages=items) for d, items in by_device.items()]
+        by_device[message["device_pk"]].append(message)
+    events = [
+        ChatUpdatePayload(device=items[0]["device"], device_pk=pk, messages=items)
+        for pk, items in by_device.items()
+    ]
 
     async def send_all() -> None:
         # One hop into async for the whole batch, not one per event.
         for payload in events:
-            channels = [CHAT] + ([chat_channel(payload["device"])] if payload["device"] else [])
-            for channel in channels:
+            for channel in _channels(payload):
                 try:
                     await abroadcast(channel, "chat_update", payload)
                 except Exception:  # noqa: BLE001
@@ -139,6 +148,16 @@ def send_chat_updates(messages: Iterable[ChatMessagePayload]) -> None:
 
     if events:
         async_to_sync(send_all)()
+
+
+def _channels(update: ChatUpdatePayload) -> list[str]:
+    """Where a device's chat_update goes: every channel a console may watch it on."""
+    pk, device = update["device_pk"], update["device"]
+    if pk is None:
+        return [CHAT]
+    if device is not None and is_mac(device):
+        return [CHAT, chat_channel(pk), chat_channel(device)]
+    return [CHAT, chat_channel(pk)]
 
 
 def send_progress(payload: SyncProgressPayload) -> None:

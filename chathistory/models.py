@@ -31,6 +31,8 @@ class RunStatus(models.TextChoices):
     SUCCESS = "success", "success"
     FAILED = "failed", "failed"
     SKIPPED = "skipped", "skipped"
+    # Its worker died (no heartbeat for HUB_SYNC_CLAIM_TIMEOUT); closed by the run that took over.
+    ABANDONED = "abandoned", "abandoned"
 
 
 class Agent(models.Model):
@@ -45,7 +47,14 @@ class Agent(models.Model):
 
 
 class Device(models.Model):
-    mac = models.CharField("MAC address", max_length=50, unique=True)
+    # The device's key (chathistory/devices.py): a MAC as aa:bb:cc:dd:ee:ff, or whatever
+    # other identifier the source holds. Pages, URLs and channels use the primary key.
+    mac = models.CharField(
+        "device identifier",
+        max_length=50,
+        unique=True,
+        help_text="A MAC address as aa:bb:cc:dd:ee:ff, or the identifier the source holds.",
+    )
     alias = models.CharField(max_length=255, blank=True, default="")
     board = models.CharField(max_length=255, blank=True, default="")
     firmware = models.CharField(max_length=255, blank=True, default="")
@@ -60,7 +69,12 @@ class Device(models.Model):
 
 
 class ChatSession(models.Model):
-    session_id = models.CharField(max_length=50, unique=True)
+    """One connection of one device: session ids are only unique per device.
+
+    A session without a device holds the source's messages that name no device.
+    """
+
+    session_id = models.CharField(max_length=50, db_index=True)
     device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL)
     agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
     title = models.CharField(max_length=255, blank=True, default="")
@@ -69,6 +83,9 @@ class ChatSession(models.Model):
     message_count = models.PositiveIntegerField(default=0)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "session_id"], name="session_device_key")
+        ]
         indexes = [models.Index(fields=["device", "last_message_at"], name="session_device_last")]
 
     def __str__(self) -> str:

@@ -7,16 +7,24 @@ produce identical messages (and identical match keys).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from xiaozhi_hub.jsonlimits import loads_limited
 
 from .models import Role
 
 ROLES = {1: Role.USER, 2: Role.AGENT, 3: Role.TOOL}
 # "name({...})" or "name(...)" in a tool row's text.
 _TOOL_CALL = re.compile(r"^\s*(?P<name>[\w.\-:]+)\s*\((?P<args>.*)\)\s*$", re.DOTALL)
+# JSON inside content deeper than MariaDB's JSON columns take (31 levels), or with a
+# lone surrogate, NaN or Infinity, stays text (its JsonInputError is a ValueError).
+_STORABLE_DEPTH = 31
+
+
+def _json(text: str) -> Any:
+    return loads_limited(text, max_depth=_STORABLE_DEPTH, max_bytes=None)
 
 
 class BadRow(ValueError):
@@ -62,7 +70,7 @@ def _parse_user(raw: str) -> ParsedContent:
     # Voiceprint-enabled servers store {"speaker": "...", "content": "..."}.
     if raw.lstrip().startswith("{"):
         try:
-            data = json.loads(raw)
+            data = _json(raw)
         except ValueError:
             data = None
         if isinstance(data, dict) and "content" in data:
@@ -78,7 +86,7 @@ def _parse_user(raw: str) -> ParsedContent:
 def _parse_tool(raw: str) -> ParsedContent:
     # [{"type": "tool", "text": "name({...})"}] — anything else is kept as text.
     try:
-        items = json.loads(raw)
+        items = _json(raw)
     except ValueError:
         items = None
     if isinstance(items, dict):
@@ -93,7 +101,7 @@ def _parse_tool(raw: str) -> ParsedContent:
         name = match.group("name")[:255]
         args = match.group("args").strip()
         try:
-            arguments = json.loads(args) if args else {}
+            arguments = _json(args) if args else {}
         except ValueError:
             arguments = args
     return ParsedContent(role=Role.TOOL, content=text, tool_name=name, tool_arguments=arguments)

@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
+from .devices import InvalidDeviceId, device_key
 from .events import ChatMessagePayload, message_payload
 from .models import (
     DEFAULT_SOURCE,
@@ -27,9 +28,16 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds") if value else None
 
 
-def device_get(*, mac: str) -> Device:
-    """The device with this MAC as the source stores it; Device.DoesNotExist otherwise."""
-    return Device.objects.select_related("agent").get(mac=mac)
+def device_get(*, pk: int | None = None, mac: str | None = None) -> Device:
+    """The device with this primary key, or with this identifier however a MAC is spelled
+    (chathistory/devices.py); Device.DoesNotExist otherwise."""
+    devices = Device.objects.select_related("agent")
+    if pk is not None:
+        return devices.get(pk=pk)
+    try:
+        return devices.get(mac=device_key(mac))
+    except InvalidDeviceId:
+        raise Device.DoesNotExist(f"no device is named {mac!r}") from None
 
 
 def sync_status() -> dict:
@@ -63,17 +71,18 @@ def sync_status() -> dict:
     }
 
 
-def recent_messages(*, device: str | None, limit: int = 50) -> list[ChatMessagePayload]:
+def recent_messages(*, device: Device | None, limit: int = 50) -> list[ChatMessagePayload]:
     """The newest `limit` messages (of one device, or of all), oldest first."""
     queryset = ChatMessage.objects.all()
     if device is not None:
-        queryset = queryset.filter(device=device_get(mac=device))
+        queryset = queryset.filter(device=device)
     newest = list(message_rows(queryset.order_by("-created_at", "-id"))[: max(0, limit)])
     return [message_row_payload(row) for row in reversed(newest)]
 
 
 def device_payload(device: Device) -> dict:
     return {
+        "id": device.pk,
         "mac": device.mac,
         "alias": device.alias,
         "board": device.board,
@@ -103,6 +112,7 @@ def device_list(*, search: str = "", limit: int = 200) -> list[dict]:
 
 def session_payload(session: ChatSession) -> dict:
     return {
+        "id": session.pk,
         "session_id": session.session_id,
         "title": session.title,
         "started_at": _iso(session.started_at),
@@ -115,8 +125,8 @@ def session_queryset(*, device: Device) -> QuerySet[ChatSession]:
     return ChatSession.objects.filter(device=device)
 
 
-def session_list(*, device: str) -> list[dict]:
-    sessions = session_queryset(device=device_get(mac=device)).order_by("-last_message_at", "-id")
+def session_list(*, device: Device) -> list[dict]:
+    sessions = session_queryset(device=device).order_by("-last_message_at", "-id")
     return [session_payload(s) for s in sessions]
 
 
@@ -181,11 +191,13 @@ _MESSAGE_FIELDS = (
 )
 _MESSAGE_RELATED = {
     "device_mac": F("device__mac"),
+    "device_pk": F("device_id"),
     "session_key": F("session__session_id"),
     "agent_key": F("agent__agent_id"),
 }
 # The session's own counters, read in the same query (a join on its primary key).
 _MESSAGE_SESSION = {
+    "session_pk": F("session_id"),
     "session_title": F("session__title"),
     "session_started_at": F("session__started_at"),
     "session_last_message_at": F("session__last_message_at"),
@@ -205,6 +217,7 @@ def message_row_payload(row: dict) -> ChatMessagePayload:
         id=row["id"],
         source_id=row["source_id"],
         device=row["device_mac"],
+        device_pk=row["device_pk"],
         session_id=row["session_key"],
         agent_id=row["agent_key"],
         role=row["role"],
@@ -218,12 +231,13 @@ def message_row_payload(row: dict) -> ChatMessagePayload:
 
 def sessions_with_messages(rows: list[dict]) -> list[dict]:
     """Rows (from `message_rows(..., with_session=True)`) grouped by session, in row order."""
-    sessions: dict[str | None, dict] = {}
+    sessions: dict[int | None, dict] = {}
     for row in rows:
-        key = row["session_key"]
-        group = sessions.get(key)
+        pk, key = row["session_pk"], row["session_key"]
+        group = sessions.get(pk)
         if group is None:
-            group = sessions[key] = {
+            group = sessions[pk] = {
+                "id": pk,
                 "session_id": key,
                 "title": row["session_title"] if key else "",
                 "started_at": _iso(row["session_started_at"]),

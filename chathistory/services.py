@@ -9,7 +9,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
+from xiaozhi_hub.transactions import retries_on_lock_conflict
+
 from . import counters, events
+from .devices import device_key
 from .models import DEFAULT_SOURCE, ChatAudio, ChatMessage, ChatSession, Device
 from .parsing import match_key, parse_content, preview, report_key
 from .sources.esp32 import source_configured
@@ -19,16 +22,21 @@ from .tasks import sync_chat_history
 logger = logging.getLogger(__name__)
 
 
+@retries_on_lock_conflict  # a deadlock with the sync is retried, not answered 503
 def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
     """Store one reported message and push it to consoles; (message, created).
 
     Idempotent: a retried report (same identity) and a report whose source
     row the sync already copied return the existing message.
+
+    Locks in the sync's order (docs/chat-history.md): the device row, then the
+    session, then the message, then the counters.
     """
     # The report's identity is its message plus the report time; a source row has no
     # report time, so the sync pairs the two by the message alone (the match key).
+    mac = device_key(report.mac)  # one device, however the core spells its MAC
     message_identity = {
-        "mac": report.mac,
+        "mac": mac,
         "session_id": report.session_id,
         "chat_type": report.chat_type,
         "raw": report.content,
@@ -36,10 +44,11 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
     key = report_key(**message_identity, report_time_ms=report.report_time_ms)
     pair_key = match_key(**message_identity)
     created_at = report.created_at
-    Device.objects.get_or_create(mac=report.mac)
+    device, _ = Device.objects.get_or_create(mac=mac)
     with transaction.atomic():
-        # The sync locks the same row before it pairs reports with source rows.
-        device = Device.objects.select_for_update().get(mac=report.mac)
+        # The sync locks the same row before it pairs reports with source rows. By primary
+        # key, as the sync does: locking through the mac index could deadlock with it.
+        device = Device.objects.select_for_update().get(pk=device.pk)
         existing = ChatMessage.objects.filter(report_key=key).first()
         if existing is not None:
             return existing, False
@@ -51,8 +60,9 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
         session = None
         if report.session_id:
             session, _ = ChatSession.objects.get_or_create(
+                device=device,
                 session_id=report.session_id,
-                defaults={"device": device, "agent_id": device.agent_id},
+                defaults={"agent_id": device.agent_id},
             )
         parsed = parse_content(report.chat_type, report.content)
         message = ChatMessage.objects.create(
@@ -73,14 +83,15 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
         if session is not None:
             delta = counters.Delta(device_id=device.pk, agent_id=device.agent_id)
             delta.add(created_at, "")
-            counters.add_session_deltas({session.session_id: delta})
+            counters.add_session_deltas({(session.pk, session.session_id): delta})
         device_delta = counters.Delta()
         device_delta.add(created_at, preview(parsed.content))
-        counters.add_device_deltas({device.mac: device_delta})
+        counters.add_device_deltas({(device.pk, device.mac): device_delta})
         payload = events.message_payload(
             id=message.pk,
             source_id=None,
             device=device.mac,
+            device_pk=device.pk,
             session_id=session.session_id if session else None,
             agent_id=device.agent.agent_id if device.agent_id else None,
             created_at=created_at,

@@ -7,6 +7,23 @@ urlpatterns = [
     # manager-api compatible: xiaozhi-esp32-server's core reports each message here.
     path("xiaozhi/agent/chat-history/report", ChatReportView.as_view(), name="chat-report"),
     path("api/v2/devices", views.DeviceListView.as_view(), name="chat-devices"),
+    # A device by primary key: its identifier may hold any character (docs/chat-history.md).
+    path(
+        "api/v2/devices/<int:pk>/history",
+        views.DeviceHistoryView.as_view(),
+        name="chat-device-history-by-pk",
+    ),
+    path(
+        "api/v2/devices/<int:pk>/sessions",
+        views.DeviceSessionsView.as_view(),
+        name="chat-sessions-by-pk",
+    ),
+    path(
+        "api/v2/devices/<int:pk>/sessions/<int:session_pk>/messages",
+        views.SessionMessagesView.as_view(),
+        name="chat-device-session-messages",
+    ),
+    # The older routes, by identifier (any spelling of a MAC) and by session id.
     path(
         "api/v2/chat-history/<str:device_id>",
         views.DeviceHistoryView.as_view(),

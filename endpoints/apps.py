@@ -8,8 +8,12 @@ class EndpointsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from xiaozhi_hub.health import register_check
         from xiaozhi_hub.runtime import runtime
 
+        from .health import check_pool_workers
+
+        register_check("pool_workers", check_pool_workers, required=False)
         if settings.HUB_POOL_ENABLED:
             from .worker import run_endpoint_pool
 

@@ -33,7 +33,9 @@ def staff_session_id(username: str = "operator") -> str:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    user = get_user_model().objects.create_user(username, password="pw", is_staff=True)
+    user = get_user_model().objects.create_user(
+        username, password="pw", is_staff=True, is_superuser=True
+    )
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value

@@ -96,6 +96,7 @@ def hub_env(**overrides: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="xiaozhi_hub.settings",
         SECRET_KEY=os.environ["SECRET_KEY"],
         PYTHONUNBUFFERED="1",
+        HUB_BUILTIN_TOOLS="1",  # as tests/settings.py: tests use hub__echo / hub__status
     )
     env.update(overrides)
     return env
@@ -238,6 +239,14 @@ def api_token(user) -> str:
     Tests get tokens only through here, so how the hub stores them can change
     in one place.
     """
-    from rest_framework.authtoken.models import Token
+    from xiaozhi_hub.access.tokens import api_token_create
 
-    return Token.objects.create(user=user).key
+    return api_token_create(user=user)
+
+
+def hub_database_url() -> str:
+    """The URL of this test process's MariaDB test database, for the hubs a test starts."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"mysql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"

@@ -16,6 +16,14 @@ for _name in ("DATABASE_URL", "REDIS_URL", "ESP32_DATABASE_URL", "SECRET_KEY_FIL
 os.environ["SECRET_KEY"] = "tests-only-secret-key"
 os.environ.setdefault("HUB_DATA_DIR", tempfile.mkdtemp(prefix="hub-tests-"))
 os.environ["HUB_CHANNEL_PREFIX"] = f"hubtest{os.getpid()}"
+# The suite (and the hubs it starts) is one busy client: throttling tests set their own rates.
+os.environ["HUB_API_THROTTLE_USER"] = "100000/min"
+os.environ["HUB_API_THROTTLE_ANON"] = "100000/min"
+for _name in (
+    "HUB_HTTPS", "HUB_SSL_REDIRECT", "HUB_HSTS_SECONDS", "HUB_PROXY_COUNT",
+    "HUB_ENCRYPTION_KEY", "HUB_ENCRYPTION_KEY_FILE",
+):  # fmt: skip
+    os.environ.pop(_name, None)
 if service_available("mysql"):
     os.environ["DATABASE_URL"] = MYSQL_URL
 if service_available("redis"):
@@ -24,3 +32,5 @@ if service_available("redis"):
 from xiaozhi_hub.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+# Many pool tests list and call hub__status / hub__echo (off by default in production).
+HUB_BUILTIN_TOOLS = True

@@ -27,8 +27,9 @@ SYNC = "sync"  # sync:progress, sync:done
 CHAT = "chat"  # chat_update for every device
 
 
-def chat_channel(device: str) -> str:
-    """The per-device chat channel, `chat:<mac as the source stores it>`."""
+def chat_channel(device: int | str) -> str:
+    """The per-device chat channel: `chat:<device pk>`, or the older `chat:<mac>` of a
+    device whose identifier is a MAC (an identifier may hold any character; a pk never)."""
     return f"{CHAT}:{device}"
 
 

@@ -8,6 +8,7 @@ silently falling back to a default.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -64,6 +65,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+_RATE = re.compile(r"^[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as Django REST framework reads it: a number, '/', a period."""
+    value = _raw(name)
+    if value is None:
+        return default
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a number of requests per second, minute, hour or day, "
+            f"like 600/min or 10/s, got {value!r}"
+        )
+    return value
 
 
 def env_secret(name: str) -> str | None:

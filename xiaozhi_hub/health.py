@@ -3,6 +3,10 @@
 Each check really talks to its service (a query, a message through the
 channel layer, a broker connection) with a time limit, and reports
 `ok`, `error` (with a masked reason) or `not_configured`.
+
+The apps add checks of what only they know (the pool workers' heartbeats,
+the sync schedule's last tick) with `register_check` from their
+AppConfig.ready(), so this core module never imports them.
 """
 
 from __future__ import annotations
@@ -199,6 +203,11 @@ CHECKS: dict[str, tuple[Callable[[], CheckResult], bool]] = {
 }
 
 
+def register_check(name: str, check: Callable[[], CheckResult], *, required: bool) -> None:
+    """Add (or replace) a check; it runs after the ones above, in registration order."""
+    CHECKS[name] = (check, required)
+
+
 def run_checks() -> dict[str, CheckResult]:
     results = {}
     for name, (check, required) in CHECKS.items():
@@ -221,6 +230,11 @@ def overall_status(results: dict[str, CheckResult]) -> str:
     return "ok"
 
 
+def failure_reasons(results: dict[str, CheckResult]) -> list[str]:
+    """Why the status is not `ok`: "<check>: <detail>" for each failed check."""
+    return [f"{name}: {r.detail}" for name, r in results.items() if r.status == "error"]
+
+
 def health_report() -> tuple[dict, bool]:
     """The JSON body of /api/health and whether every required check passed."""
     results = run_checks()
@@ -228,6 +242,7 @@ def health_report() -> tuple[dict, bool]:
     body = {
         "status": status,
         "hub": settings.HUB_NAME,
+        "reasons": failure_reasons(results),
         "checks": {name: asdict(result) for name, result in results.items()},
     }
     return body, status != "error"

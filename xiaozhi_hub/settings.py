@@ -5,11 +5,23 @@ SQLite in ./data and the in-memory channel layer. With them it runs the
 production topology: MySQL, Redis as channel layer and Celery broker.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_database, env_int, env_list, env_secret, env_str, env_url
+from .crypto import encryption_keys_from_env
+from .env import (
+    env_bool,
+    env_database,
+    env_int,
+    env_list,
+    env_rate,
+    env_secret,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("HUB_DATA_DIR", str(BASE_DIR / "data")))
@@ -31,6 +43,11 @@ for _origin in CSRF_TRUSTED_ORIGINS:
         raise ImproperlyConfigured(
             f"CSRF_TRUSTED_ORIGINS entries must start with http:// or https://, got {_origin!r}"
         )
+# Reverse proxies in front of daphne, each appending to X-Forwarded-For (nginx:
+# proxy_add_x_forwarded_for): where the client address for throttling and login
+# lockout is read. 0: the connection's own address. (Not daphne --proxy-headers: it
+# takes the leftmost entry, which the client chose.)
+HUB_PROXY_COUNT = env_int("HUB_PROXY_COUNT", 0, minimum=0)
 
 INSTALLED_APPS = [
     "daphne",  # before staticfiles: its runserver serves ASGI and WebSockets
@@ -43,8 +60,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens, stored hashed (xiaozhi_hub/access/tokens.py)
     "django_celery_beat",
+    "axes",  # login throttling: failed admin logins lock the username + address out
     "endpoints",
     "chathistory",
     "xiaozhi_hub.access",  # roles over both apps' permissions
@@ -53,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "xiaozhi_hub.urls"
@@ -96,16 +116,25 @@ if _source is not None:
 DATABASE_ROUTERS = ["xiaozhi_hub.routers.ReadOnlySourceRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: channel layer and Celery -----------------------------------------
+# --- Redis: channel layer, cache and Celery ----------------------------------
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss"))
+REDIS_KEY_PREFIX = env_str("HUB_CHANNEL_PREFIX", "xiaozhi-hub")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "prefix": env_str("HUB_CHANNEL_PREFIX", "xiaozhi-hub"),
+                "prefix": REDIS_KEY_PREFIX,
             },
+        }
+    }
+    # Shared by every web process: the API throttles count one client across all of them.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -116,12 +145,15 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = None
     CELERY_TASK_ALWAYS_EAGER = True
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Write each tick's last_run_at at once (not every 3 minutes): /api/health reads it.
+CELERY_BEAT_SYNC_EVERY = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Hub ---------------------------------------------------------------------
@@ -130,6 +162,10 @@ HUB_SYNC_INTERVAL = env_int("HUB_SYNC_INTERVAL", 30, minimum=1)
 HUB_STATUS_INTERVAL = env_int("HUB_STATUS_INTERVAL", 15, minimum=1)
 # Seconds each /api/health check may take before it counts as down.
 HUB_HEALTH_TIMEOUT = env_int("HUB_HEALTH_TIMEOUT", 3, minimum=1)
+# Deepest nesting of arrays/objects accepted in client JSON (REST bodies, reports, console
+# frames; xiaozhi_hub/jsonlimits.py). 32 keeps every part storable: MariaDB refuses
+# JSON nested deeper than 31 levels.
+HUB_JSON_MAX_DEPTH = env_int("HUB_JSON_MAX_DEPTH", 32, minimum=2)
 
 # --- Endpoint pool (endpoints/) -------------------------------------------------
 # Run the pool in this process's background runtime (Celery worker, runhub).
@@ -142,6 +178,18 @@ HUB_POOL_LEASE_TTL = env_int("HUB_POOL_LEASE_TTL", 15, minimum=2)
 HUB_POOL_RECONCILE_INTERVAL = env_int("HUB_POOL_RECONCILE_INTERVAL", 2, minimum=1)
 # Seconds the web process waits for a worker's answer (check health, probe).
 HUB_POOL_CONTROL_TIMEOUT = env_int("HUB_POOL_CONTROL_TIMEOUT", 10, minimum=1)
+# Seconds an endpoint's tools/list may wait for upstream servers still doing their
+# first listing (a hub or server just started); 0 answers at once.
+HUB_FIRST_TOOLS_WAIT = env_int("HUB_FIRST_TOOLS_WAIT", 15, minimum=0)
+# Offer the hub's own tools hub__status and hub__echo (connectivity tests) to endpoints.
+HUB_BUILTIN_TOOLS = env_bool("HUB_BUILTIN_TOOLS", False)
+# What one endpoint's peer can make a worker hold (endpoints/pool/config.py PeerLimits):
+# its requests answered at once (more get JSON-RPC -32003 at once, nothing forwarded),
+# bytes of replies queued for it, and seconds a reply may wait for room in that queue
+# before the peer, which does not read its replies, is disconnected.
+HUB_ENDPOINT_MAX_INFLIGHT = env_int("HUB_ENDPOINT_MAX_INFLIGHT", 32, minimum=1)
+HUB_ENDPOINT_SEND_QUEUE_BYTES = env_int("HUB_ENDPOINT_SEND_QUEUE_BYTES", 1 << 20, minimum=1024)
+HUB_ENDPOINT_SEND_TIMEOUT = env_int("HUB_ENDPOINT_SEND_TIMEOUT", 30, minimum=1)
 # Status-change events kept per endpoint (the health history).
 HUB_POOL_EVENTS_KEPT = env_int("HUB_POOL_EVENTS_KEPT", 200, minimum=1)
 # The tool-call log (endpoints.ToolCall): rows older than this many days, and the
@@ -150,6 +198,12 @@ HUB_POOL_EVENTS_KEPT = env_int("HUB_POOL_EVENTS_KEPT", 200, minimum=1)
 HUB_TOOL_LOG_RETENTION_DAYS = env_int("HUB_TOOL_LOG_RETENTION_DAYS", 7, minimum=1)
 HUB_TOOL_LOG_MAX_ROWS = env_int("HUB_TOOL_LOG_MAX_ROWS", 100000, minimum=100)
 HUB_TOOL_LOG_MAX_CHARS = env_int("HUB_TOOL_LOG_MAX_CHARS", 2000, minimum=100)
+# Calls a minute logged one by one per endpoint, tool and outcome; the rest of
+# that minute's calls are counted into one sampled row (endpoints/worker/upstream_reports.py).
+HUB_TOOL_LOG_RATE = env_int("HUB_TOOL_LOG_RATE", 60, minimum=1)
+# Commands a stdio MCP server may run (names as typed, or full paths; exact match).
+# Empty: any. Checked whenever a stdio server is saved (admin, REST, config import).
+HUB_STDIO_ALLOWED_COMMANDS = env_list("HUB_STDIO_ALLOWED_COMMANDS", [])
 
 # --- Chat history (chathistory/) -------------------------------------------------
 # Rows per sync batch (one transaction each), and for a first backfill / full resync.
@@ -196,9 +250,41 @@ if REDIS_URL:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",  # `Authorization: Token <key>`
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Staff, and the model permissions each view declares (xiaozhi_hub/access/).
+    "DEFAULT_PERMISSION_CLASSES": ["xiaozhi_hub.access.permissions.HubPermissions"],
+    # Per user (token or session) and, before login, per client address; counted in
+    # CACHES. The core's report endpoint is a plain Django view: never throttled.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_rate("HUB_API_THROTTLE_USER", "600/min"),
+        "anon": env_rate("HUB_API_THROTTLE_ANON", "60/min"),
+    },
+    # The client address is the HUB_PROXY_COUNT-th from the right of X-Forwarded-For
+    # (0: the connection's own address): a client cannot forge its way out.
+    "NUM_PROXIES": HUB_PROXY_COUNT,
+    # JSON within HUB_JSON_MAX_DEPTH and DATA_UPLOAD_MAX_MEMORY_SIZE (400 / 413, never a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "xiaozhi_hub.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "xiaozhi_hub.parsers.exception_handler",
+}
+
+# --- Secrets at rest and API tokens -------------------------------------------------
+# Fernet keys encrypting endpoint URLs, upstream env/headers/URLs in the database, newest
+# first (HUB_ENCRYPTION_KEY comma-separated, or HUB_ENCRYPTION_KEY_FILE one a line).
+# Empty: a key derived from SECRET_KEY, with a warning (xiaozhi_hub/crypto.py).
+HUB_ENCRYPTION_KEYS = encryption_keys_from_env("HUB_ENCRYPTION_KEY")
+# Days an API token stays valid; 0: until revoked (tokens are for scripts).
+HUB_API_TOKEN_TTL_DAYS = env_int("HUB_API_TOKEN_TTL_DAYS", 0, minimum=0)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=HUB_API_TOKEN_TTL_DAYS) if HUB_API_TOKEN_TTL_DAYS else None,
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -219,6 +305,69 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "admin:login"
+
+# --- Login throttling (django-axes) -------------------------------------------------
+# Axes first: a locked-out username + address is refused before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("HUB_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("HUB_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# Username and address together: guessing from one address cannot lock the real
+# administrator out everywhere else.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "xiaozhi_hub.client_ip.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
+
+# --- Production profile: HTTPS behind a proxy, headers, Content-Security-Policy ---------
+# Set HUB_HTTPS=true only behind a proxy that terminates TLS and sets (overwrites)
+# X-Forwarded-Proto: Django then trusts that header to tell https from http.
+HUB_HTTPS = env_bool("HUB_HTTPS", False)
+if HUB_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = HUB_HTTPS
+CSRF_COOKIE_SECURE = HUB_HTTPS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# The console's script reads the CSRF cookie to send it back as X-CSRFToken (Django's
+# documented pattern); HttpOnly on it would protect nothing (see Django's CSRF docs).
+CSRF_COOKIE_HTTPONLY = False
+SECURE_SSL_REDIRECT = env_bool("HUB_SSL_REDIRECT", HUB_HTTPS)
+# Called over plain HTTP from inside the deployment: the core's reports (docker
+# network, or the report mirror) and the container healthcheck.
+SECURE_REDIRECT_EXEMPT = [r"^xiaozhi/agent/", r"^api/health$"]
+SECURE_HSTS_SECONDS = env_int("HUB_HSTS_SECONDS", 31536000 if HUB_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HUB_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("HUB_HSTS_PRELOAD", False)
+# Subdomains and the preload list bind the whole domain, not just the hub: that is the
+# operator's decision (the two variables above), so `check --deploy` is not to nag.
+SILENCED_SYSTEM_CHECKS = [
+    *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+    *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# No inline script or style anywhere: the console's configuration is a json_script
+# (data, not code) read by its static modules. 'self' covers the same-origin WebSocket.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LOGGING = {
     "version": 1,

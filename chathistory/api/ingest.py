@@ -10,6 +10,7 @@ import hmac
 import logging
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
@@ -48,8 +49,16 @@ class ChatReportView(View):
             return _answer(
                 401, "unauthorized: a valid Authorization: Bearer <secret> is required", 401
             )
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         try:
-            report = parse_report(request.body)
+            body = request.body  # Django refuses one over `limit` by its Content-Length
+        except RequestDataTooBig:
+            body = None
+        if body is None or (limit is not None and len(body) > limit):
+            # Answered here, not by Django's HTML 400: the core reads this JSON shape.
+            return _answer(413, f"bad report: too large (over {limit} bytes)", 413)
+        try:
+            report = parse_report(body, max_depth=settings.HUB_JSON_MAX_DEPTH)
         except ReportError as exc:
             return _answer(400, f"bad report: {exc}", 400)
         try:

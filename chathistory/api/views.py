@@ -1,4 +1,7 @@
-"""REST API v2 of the chat-history hub (staff session or token; see docs/chat-history.md)."""
+"""REST API v2 of the chat-history hub (staff session or token; see docs/chat-history.md).
+
+Each view declares the model permissions it needs (xiaozhi_hub/access/permissions.py).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from rest_framework import generics, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from xiaozhi_hub.access import audit
 
 from .. import selectors, services
 from ..models import ChatSession, Device
@@ -19,12 +24,20 @@ from .serializers import (
     SyncRequestSerializer,
 )
 
+_READ_MESSAGES = {"GET": ("chathistory.view_chatmessage",)}
+_READ_SYNC = {"GET": ("chathistory.view_syncrun",)}
 
-def _device_or_404(mac: str) -> Device:
+
+def _device_or_404(kwargs: dict) -> Device:
+    """The device a route names: by primary key (`pk`), or by identifier (`device_id`, the
+    older routes; any spelling of a MAC)."""
     try:
-        return selectors.device_get(mac=mac)
+        if "pk" in kwargs:
+            return selectors.device_get(pk=kwargs["pk"])
+        return selectors.device_get(mac=kwargs["device_id"])
     except Device.DoesNotExist:
-        raise NotFound(f"unknown device {mac!r}: no chat history for this MAC address") from None
+        name = kwargs.get("pk", kwargs.get("device_id"))
+        raise NotFound(f"unknown device {name!r}: no chat history for this device") from None
 
 
 def _filters(request) -> dict:
@@ -41,6 +54,8 @@ def _filters(request) -> dict:
 
 
 class DeviceListView(generics.ListAPIView):
+    # The list carries each device's last message: reading it is reading chat history.
+    permissions_required = {"GET": ("chathistory.view_device", "chathistory.view_chatmessage")}
     serializer_class = DeviceSerializer
     pagination_class = DeviceCursorPagination
 
@@ -51,11 +66,13 @@ class DeviceListView(generics.ListAPIView):
 class DeviceHistoryView(generics.ListAPIView):
     """A device's messages (one page), grouped by session, with its statistics."""
 
+    permissions_required = _READ_MESSAGES
+
     serializer_class = MessageSerializer
     pagination_class = MessageCursorPagination
 
     def get_queryset(self):
-        self.device = _device_or_404(self.kwargs["device_id"])
+        self.device = _device_or_404(self.kwargs)
         messages = selectors.message_queryset(device=self.device, **_filters(self.request))
         # Plain rows that carry their session's counters: no instances, no session look-up.
         return selectors.message_rows(messages, with_session=True)
@@ -74,36 +91,61 @@ class DeviceHistoryView(generics.ListAPIView):
 
 
 class DeviceSessionsView(generics.ListAPIView):
+    permissions_required = {"GET": ("chathistory.view_chatsession",)}
     serializer_class = SessionSerializer
     pagination_class = SessionCursorPagination
 
     def get_queryset(self):
-        return selectors.session_queryset(device=_device_or_404(self.kwargs["device_id"]))
+        return selectors.session_queryset(device=_device_or_404(self.kwargs))
 
 
 class SessionMessagesView(generics.ListAPIView):
+    permissions_required = _READ_MESSAGES
     serializer_class = MessageSerializer
     pagination_class = MessageCursorPagination
 
+    """One session's messages (by device and session pk), or, on the older route by session
+    id, the messages of every device's session with that id."""
+
     def get_queryset(self):
-        try:
-            session = ChatSession.objects.get(session_id=self.kwargs["session_id"])
-        except ChatSession.DoesNotExist:
-            raise NotFound(f"unknown session {self.kwargs['session_id']!r}") from None
         filters = _filters(self.request)
         filters.pop("session_id")
-        return selectors.message_rows(selectors.message_queryset(session=session, **filters))
+        if "session_pk" in self.kwargs:
+            sessions = selectors.session_queryset(device=_device_or_404(self.kwargs))
+            try:
+                session = sessions.get(pk=self.kwargs["session_pk"])
+            except ChatSession.DoesNotExist:
+                raise NotFound("unknown session of this device") from None
+            messages = selectors.message_queryset(session=session, **filters)
+        else:
+            session_id = self.kwargs["session_id"]
+            if not ChatSession.objects.filter(session_id=session_id).exists():
+                raise NotFound(f"unknown session {session_id!r}") from None
+            messages = selectors.message_queryset(session_id=session_id, **filters)
+        return selectors.message_rows(messages)
 
 
 class SyncStatusView(APIView):
+    permissions_required = _READ_SYNC
+
     def get(self, request):
         return Response(selectors.sync_status())
 
 
 class SyncRequestView(APIView):
+    permissions_required = {"POST": ("chathistory.add_syncrun",)}
+
     def post(self, request):
         params = SyncRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         result = services.sync_request(**params.validated_data)
+        if result["queued"]:
+            audit.audit_action(
+                user=request.user,
+                model="chathistory.syncrun",
+                object_repr="sync",
+                via=audit.VIA_REST,
+                action=f"Sync started ({audit.describe_values(params.validated_data)})",
+            )
         code = status.HTTP_202_ACCEPTED if result["queued"] else status.HTTP_409_CONFLICT
         return Response(result, status=code)

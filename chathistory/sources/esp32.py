@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connections
 
+from ..devices import device_key, optional_device_key, source_spellings
+
 HISTORY_COLUMNS = (
     "id, mac_address, agent_id, session_id, chat_type, content, audio_id, "
     "COALESCE(created_at, updated_at)"
@@ -82,11 +84,12 @@ class Esp32Source:
     def rows_matching(
         self, *, mac: str | None, session_id: str | None, after: int, upto: int, limit: int
     ) -> list[SourceRow]:
-        """Rows of one device and/or session up to the cursor (a targeted refresh)."""
+        """Rows of one device (by its key) and/or session up to the cursor (a targeted refresh)."""
         where, params = ["id > %s", "id <= %s"], [after, upto]
         if mac:
-            where.append("mac_address = %s")
-            params.append(mac)
+            spellings = source_spellings(device_key(mac))
+            where.append(f"mac_address IN ({', '.join(['%s'] * len(spellings))})")
+            params.extend(spellings)
         if session_id:
             where.append("session_id = %s")
             params.append(session_id)
@@ -130,14 +133,23 @@ class Esp32Source:
             return [str(value) for value in cursor.fetchone()]
 
     def devices(self) -> list[SourceDevice]:
-        # mac_address is not unique in ai_device: the most recently updated row wins.
+        """One per device key (chathistory/devices.py), named by it.
+
+        mac_address is not unique in ai_device, and a MAC may be spelled several ways:
+        the most recently updated row of a device wins.
+        """
         with connections[self.alias].cursor() as cursor:
             cursor.execute(
                 "SELECT mac_address, alias, board, app_version, agent_id, last_connected_at "
                 "FROM ai_device WHERE mac_address IS NOT NULL AND mac_address <> '' "
                 "ORDER BY COALESCE(update_date, create_date), id"
             )
-            latest = {row[0]: SourceDevice(*row) for row in cursor.fetchall()}
+            rows = cursor.fetchall()
+        latest = {}
+        for mac, *details in rows:
+            key = optional_device_key(mac)
+            if key is not None:
+                latest[key] = SourceDevice(key, *details)
         return list(latest.values())
 
     def agents(self) -> list[SourceAgent]:

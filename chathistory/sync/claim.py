@@ -3,6 +3,8 @@
 A run owns the source's SyncState row while `claimed_by` holds its token. It
 renews `claimed_at` with every batch; a claim that has not been renewed for
 HUB_SYNC_CLAIM_TIMEOUT seconds belongs to a dead run and can be taken over.
+The run that takes it over closes the dead run's record as abandoned (runs.py):
+one claim, so at most one run of a source is ever really in progress.
 """
 
 from __future__ import annotations

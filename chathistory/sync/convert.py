@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..devices import optional_device_key
 from ..models import SkippedRow
 from ..parsing import BadRow, ParsedContent, as_text, match_key, parse_content
 from ..sources.esp32 import Esp32Source, SourceRow
@@ -26,8 +27,10 @@ class Converted:
 
 def convert(source: Esp32Source, rows: list[SourceRow]) -> tuple[list[Converted], list[Rejected]]:
     good, bad = [], []
-    for row in rows:
+    for original in rows:
         try:
+            # From here on a row names its device by the hub's key (chathistory/devices.py).
+            row = original._replace(mac=optional_device_key(original.mac))
             raw = as_text(row.content)
             parsed = parse_content(row.chat_type, raw)
             created = source.aware(row.created_at)
@@ -38,7 +41,7 @@ def convert(source: Esp32Source, rows: list[SourceRow]) -> tuple[list[Converted]
             )
             good.append(Converted(row, parsed, created, key))
         except (BadRow, TypeError, ValueError) as exc:
-            bad.append((row, str(exc)))
+            bad.append((original, str(exc)))
     return good, bad
 
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F
 
 from xiaozhi_hub.masking import mask_text
+from xiaozhi_hub.transactions import retry_on_lock_conflict
 
 from .. import events
 from ..events import ChatMessagePayload, SyncProgressPayload
@@ -146,15 +147,29 @@ class _Syncer:
         return _Batch(rows, *convert(self.source, rows))
 
     def _commit(self, batch: _Batch, *, advance: bool, rechecked: list[SyncGap] | None = None):
-        """Write the batch; `advance` moves the cursor past it, `rechecked` gaps shrink."""
-        cursor = batch.rows[-1].id if advance and batch.rows else self.result.cursor
-        try:
+        """Write the batch; `advance` moves the cursor past it, `rechecked` gaps shrink.
+
+        A batch that loses a lock conflict (with a report's transaction) is written again.
+        """
+        result = self.result
+        cursor = batch.rows[-1].id if advance and batch.rows else result.cursor
+        counts = (result.rows_read, result.rows_written, result.rows_skipped)
+
+        def write() -> None:
             with transaction.atomic():
                 self._write(batch, cursor, advance=advance, rechecked=rechecked)
-        except BaseException:
+
+        def forget() -> None:
+            """Undo in memory what a rolled-back attempt did."""
             self.refs.clear()  # it may hold ids the rollback just removed
+            result.rows_read, result.rows_written, result.rows_skipped = counts
+
+        try:
+            retry_on_lock_conflict(write, before_retry=forget, name="chat sync batch")
+        except BaseException:
+            forget()
             raise
-        self.result.cursor = cursor
+        result.cursor = cursor
 
     def _write(self, batch: _Batch, cursor: int, *, advance: bool, rechecked) -> None:
         name = self.source.name

@@ -19,16 +19,16 @@ from .references import References
 def link_reports(fresh: list[Converted], refs: References, source: str) -> dict[int, int]:
     """Source rows that arrived first as reports: attach them to the report's message.
 
-    Returns {source_id: message id}. The device rows are locked first (the
-    ingest locks the same row), so a report and its source row can never both
-    be inserted by two transactions that did not see each other. Candidates
+    Returns {source_id: message id}. The batch holds its device rows' locks
+    (References.ensure; the ingest locks the same row), so a report and its
+    source row can never both be inserted by two transactions that did not
+    see each other. Candidates
     are the unpaired reports within the batch's time span (one range query);
     a row takes the nearest one with its match key, within HUB_REPORT_MATCH_WINDOW.
     """
     keyed = [i for i in fresh if i.row.mac]
     if not keyed:
         return {}
-    refs.lock_devices({i.row.mac for i in keyed})
     window = timedelta(seconds=settings.HUB_REPORT_MATCH_WINDOW)
     candidates = _unpaired_reports(keyed, window)
     matched: dict[int, int] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import connection
+from django.db.models import Case, F, Value, When
 
 from ..models import Agent, ChatSession, Device, SyncState
 from ..parsing import as_text
@@ -42,12 +43,16 @@ def refresh_titles(source: Esp32Source, state: SyncState) -> None:
     rows = source.titles_changed_since(since, TITLE_BATCH)
     if not rows:
         return
-    ChatSession.objects.bulk_create(
-        [ChatSession(session_id=sid, title=as_text(title)[:255]) for sid, title, _ in rows if sid],
-        update_conflicts=True,
-        update_fields=["title"],
-        **_conflict_on("session_id"),
-    )
+    # A title names a session id, whichever devices used it. Sessions appear with their
+    # first message; a title read before that is read again (the overlap above).
+    titles = {sid: as_text(title)[:255] for sid, title, _ in rows if sid}
+    if titles:
+        ChatSession.objects.filter(session_id__in=titles).update(
+            title=Case(
+                *[When(session_id=sid, then=Value(t)) for sid, t in titles.items()],
+                default=F("title"),
+            )
+        )
     latest = max(changed for _, _, changed in rows if changed is not None)
     _remember(state, titles_since=latest.isoformat())
 

@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -53,7 +54,11 @@ class ClaimedRun:
 
 
 def start(source: str, *, trigger: str, full: bool) -> ClaimedRun | None:
-    """Claim the source and record the run in one commit; None if a live run holds it."""
+    """Claim the source and record the run in one commit; None if a live run holds it.
+
+    A run still `in_progress` at that moment can only be one whose claim this run just
+    took over (its worker died: SIGKILL, OOM, a lost host): it is closed as abandoned.
+    """
     token = claim_token()
     with transaction.atomic():
         if not claim(source, token):
@@ -62,7 +67,41 @@ def start(source: str, *, trigger: str, full: bool) -> ClaimedRun | None:
         record = SyncRun.objects.create(
             source=source, trigger=trigger, full=full, cursor_start=state.cursor
         )
+        abandoned = _abandon_dead_runs(source, successor=record)
+    for dead in abandoned:
+        events.send_done(dead)
     return ClaimedRun(source, state, record, Claim(state.pk, token))
+
+
+def _abandon_dead_runs(source: str, *, successor: SyncRun) -> list[SyncDonePayload]:
+    """Close the source's other in-progress runs; their `sync:done` payloads, to send."""
+    dead = list(
+        SyncRun.objects.filter(source=source, status=RunStatus.IN_PROGRESS)
+        .exclude(pk=successor.pk)
+        .values_list("pk", "rows_read", "rows_written")
+    )
+    if not dead:
+        return []
+    reason = (
+        f"abandoned: its worker stopped renewing the claim (no heartbeat for "
+        f"{settings.HUB_SYNC_CLAIM_TIMEOUT} s); run {successor.pk} took the source over"
+    )
+    SyncRun.objects.filter(pk__in=[pk for pk, _, _ in dead]).update(
+        status=RunStatus.ABANDONED, finished_at=timezone.now(), error=reason
+    )
+    logger.warning("chat sync runs %s %s", ", ".join(str(pk) for pk, _, _ in dead), reason)
+    return [
+        SyncDonePayload(
+            source=source,
+            run_id=pk,
+            status=RunStatus.ABANDONED,
+            rows_read=rows_read,
+            rows_written=rows_written,
+            error=reason,
+            duration_ms=0,
+        )
+        for pk, rows_read, rows_written in dead
+    ]
 
 
 def skipped(source: str, *, trigger: str, started: float) -> SyncResult:

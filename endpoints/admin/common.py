@@ -1,5 +1,5 @@
-"""Admin pieces both domains use: secret URL forms, masked JSON fields, enable/disable
-actions, deletes through the services."""
+"""Admin pieces both domains use: secret URL forms, masked JSON fields, secret fields kept
+off read-only pages, enable/disable actions, deletes through the services."""
 
 from __future__ import annotations
 
@@ -39,14 +39,15 @@ class SecretUrlForm(forms.ModelForm):
 
 
 def enable_actions(set_enabled, noun: str):
-    """The admin actions Enable and Disable, for a `set_enabled(ids, on) -> count` service."""
+    """The admin actions Enable and Disable, for a `set_enabled(ids, on) -> count` service
+    (offered only to users who may change the rows)."""
 
-    @admin.action(description="Enable")
+    @admin.action(description="Enable", permissions=["change"])
     def enable(modeladmin, request, queryset) -> None:
         changed = set_enabled(queryset.values_list("pk", flat=True), True)
         modeladmin.message_user(request, f"Enabled {changed} {noun}(s).")
 
-    @admin.action(description="Disable")
+    @admin.action(description="Disable", permissions=["change"])
     def disable(modeladmin, request, queryset) -> None:
         changed = set_enabled(queryset.values_list("pk", flat=True), False)
         modeladmin.message_user(request, f"Disabled {changed} {noun}(s).")
@@ -95,3 +96,27 @@ class DeleteThroughServiceMixin:
     def delete_queryset(self, request, queryset) -> None:
         for pk in list(queryset.values_list("pk", flat=True)):
             self.delete_service(pk)
+
+
+class SecretFieldsMixin:
+    """Leaves `secret_fields` off the page of a user who may not edit the row (a viewer):
+    Django would show their stored values as read-only text. The masked forms stay
+    (readonly_fields). `hidden_fields` can hide more."""
+
+    secret_fields: tuple[str, ...] = ()
+
+    def hidden_fields(self, request, obj=None) -> set[str]:
+        if obj is not None:
+            editable = self.has_change_permission(request, obj)
+        else:
+            editable = self.has_add_permission(request)
+        return set() if editable else set(self.secret_fields)
+
+    def get_fieldsets(self, request, obj=None):
+        hidden = self.hidden_fields(request, obj)
+        fieldsets = []
+        for name, options in super().get_fieldsets(request, obj):
+            fields = [f for f in options["fields"] if f not in hidden]
+            if fields:
+                fieldsets.append((name, {**options, "fields": fields}))
+        return fieldsets

@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from endpoints.admin.common import (
     DeleteThroughServiceMixin,
+    SecretFieldsMixin,
     SecretUrlForm,
     enable_actions,
     secret_url_field,
@@ -45,8 +46,9 @@ class EndpointForm(SecretUrlForm):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
+class EndpointAdmin(SecretFieldsMixin, DeleteThroughServiceMixin, admin.ModelAdmin):
     form = EndpointForm
+    secret_fields = ("url",)  # masked_url shows it
     list_display = (
         "name",
         "enabled",
@@ -157,13 +159,13 @@ class EndpointAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
         endpoint_delete(endpoint_id=pk)
 
     # --- actions ------------------------------------------------------------------
-    @admin.action(description="Reconnect now")
+    @admin.action(description="Reconnect now", permissions=["change"])
     def reconnect_now(self, request, queryset) -> None:
         for endpoint in queryset:
             endpoint_reconnect(endpoint_id=endpoint.pk)
         self.message_user(request, f"Reconnect requested for {queryset.count()} endpoint(s).")
 
-    @admin.action(description="Check health now")
+    @admin.action(description="Check health now", permissions=["change"])
     def check_health_now(self, request, queryset) -> None:
         for endpoint in queryset:
             report = endpoint_check_health(endpoint_id=endpoint.pk)

@@ -1,33 +1,52 @@
-"""Admin of the upstream MCP servers (secrets write-only), their tools and the call log."""
+"""Admin of the upstream MCP servers (secrets write-only), their tools and the call log.
+
+A stdio server runs a command on the worker: adding or changing one (or what it
+runs) needs endpoints.run_commands. Without it the stdio fields are hidden,
+stdio servers are read-only and a form that would make one is refused. Every
+server change is written to the audit log with its values, secrets masked.
+"""
 
 from __future__ import annotations
 
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from endpoints.admin.common import (
     DeleteThroughServiceMixin,
     MaskedJSONField,
+    SecretFieldsMixin,
     SecretUrlForm,
     enable_actions,
     secret_url_field,
 )
+from endpoints.mcp_server_audit import SERVER_AUDIT_MASKS
 from endpoints.mcp_server_secrets import unmask_mapping, unmask_urls
 from endpoints.models import McpServer, Tool, ToolCall
 from endpoints.selectors.mcp_server import mcp_server_queryset, tool_shadowed_by, tools_with_clashes
 from endpoints.services.mcp_server import (
+    COMMAND_FIELDS,
     SERVER_FIELDS,
     TOOL_FIELDS,
     mcp_server_delete,
+    mcp_server_runs_commands,
     mcp_server_save,
     mcp_server_set_enabled,
     mcp_servers_refresh,
     tool_set_enabled,
     tool_update,
+)
+from xiaozhi_hub.access import audit
+from xiaozhi_hub.access.roles import RUN_COMMANDS
+
+STDIO_FIELDS = (*COMMAND_FIELDS, "replicas")
+SECRET_FIELDS = ("url", "headers", "replica_urls", *STDIO_FIELDS)
+NO_COMMANDS = (
+    "Only users with the permission to run commands (endpoints.run_commands, held by Hub "
+    "administrators) may add or change a stdio MCP server or what it runs."
 )
 
 
@@ -50,9 +69,28 @@ class McpServerForm(SecretUrlForm):
         "tools. Shown masked: a masked entry keeps its stored URL.",
     )
 
+    # Set per request by McpServerAdmin.get_form: whether the user may run commands.
+    may_run_commands = True
+
     class Meta:
         model = McpServer
         fields = SERVER_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.may_run_commands and self.instance.pk is None and "transport" in self.fields:
+            # A new server is stdio by default; theirs starts as a URL server.
+            url_transport = self.fields["transport"].choices[0][0]
+            self.instance.transport = self.initial["transport"] = url_transport
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.may_run_commands:
+            data = {f: cleaned[f] for f in ("transport", *COMMAND_FIELDS) if f in cleaned}
+            server = self.instance if self.instance.pk else None
+            if mcp_server_runs_commands(server=server, data=data):
+                raise forms.ValidationError(NO_COMMANDS, code="run_commands")
+        return cleaned
 
     def _json(self, name: str, kind: type):
         text = (self.cleaned_data.get(name) or "").strip()
@@ -100,8 +138,9 @@ class ToolInline(admin.TabularInline):
 
 
 @admin.register(McpServer)
-class McpServerAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
+class McpServerAdmin(SecretFieldsMixin, DeleteThroughServiceMixin, admin.ModelAdmin):
     form = McpServerForm
+    secret_fields = SECRET_FIELDS
     list_display = ("name", "transport", "enabled", "state", "tools_column", "masked_target")
     list_filter = ("transport", "enabled", "state")
     search_fields = ("name",)
@@ -118,6 +157,38 @@ class McpServerAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return mcp_server_queryset()
+
+    # --- the right to run commands ----------------------------------------------
+    @staticmethod
+    def may_run_commands(request) -> bool:
+        return request.user.has_perm(RUN_COMMANDS)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.transport == "stdio" and not self.may_run_commands(request):
+            return False  # shown read-only, like to a viewer
+        return super().has_change_permission(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.may_run_commands = self.may_run_commands(request)
+        if not form.may_run_commands and "transport" in form.base_fields:
+            transport = form.base_fields["transport"]
+            transport.choices = [c for c in transport.choices if c[0] != "stdio"]
+        return form
+
+    def hidden_fields(self, request, obj=None) -> set[str]:
+        hidden = super().hidden_fields(request, obj)
+        return hidden if self.may_run_commands(request) else hidden | set(STDIO_FIELDS)
+
+    # --- the audit log: values, secrets masked ------------------------------------
+    def construct_change_message(self, request, form, formsets, add=False):
+        after = audit.field_values(form.instance, SERVER_FIELDS)
+        if add:
+            values = audit.describe_values(after, masks=SERVER_AUDIT_MASKS)
+            return f"Added via {audit.VIA_ADMIN}: {values}."
+        before = {f: form.initial.get(f) for f in SERVER_FIELDS}
+        changes = audit.describe_changes(before, after, masks=SERVER_AUDIT_MASKS)
+        return f"Changed via {audit.VIA_ADMIN}: {changes or 'nothing'}."
 
     @admin.display(description="tools (enabled/total)")
     def tools_column(self, obj: McpServer) -> str:
@@ -172,11 +243,36 @@ class McpServerAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     def delete_service(self, pk: int) -> None:
         mcp_server_delete(server_id=pk)
 
-    enable, disable = enable_actions(
-        lambda ids, on: mcp_server_set_enabled(server_ids=ids, enabled=on), "MCP server"
-    )
+    @admin.action(description="Enable", permissions=["change"])
+    def enable(self, request, queryset) -> None:
+        self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Refresh tools now")
+    @admin.action(description="Disable", permissions=["change"])
+    def disable(self, request, queryset) -> None:
+        self._set_enabled(request, queryset, False)
+
+    def _set_enabled(self, request, queryset, enabled: bool) -> None:
+        if not self.may_run_commands(request):
+            skipped = queryset.filter(transport="stdio").count()
+            if skipped:
+                self.message_user(
+                    request, f"{skipped} stdio server(s) left: {NO_COMMANDS}", messages.ERROR
+                )
+            queryset = queryset.exclude(transport="stdio")
+        servers = list(queryset.exclude(enabled=enabled))
+        changed = mcp_server_set_enabled(server_ids=[s.pk for s in servers], enabled=enabled)
+        for server in servers:
+            audit.audit_change(
+                user=request.user,
+                obj=server,
+                via=audit.VIA_ADMIN,
+                before={"enabled": not enabled},
+                after={"enabled": enabled},
+            )
+        verb = "Enabled" if enabled else "Disabled"
+        self.message_user(request, f"{verb} {changed} MCP server(s).")
+
+    @admin.action(description="Refresh tools now", permissions=["change"])
     def refresh_tools(self, request, queryset) -> None:
         mcp_servers_refresh()
         self.message_user(request, "The pool workers were asked to re-read servers and tools.")

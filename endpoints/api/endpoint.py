@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from endpoints.api.common import as_400, get_or_404
-from endpoints.models import Endpoint
+from endpoints.models import Endpoint, PoolOptions
 from endpoints.options import BY_FIELD, CONNECTION_OPTIONS
 from endpoints.pool_requests.endpoint import (
     endpoint_check_health,
@@ -28,11 +28,14 @@ from endpoints.serializers.endpoint import (
     ProbeSerializer,
 )
 from endpoints.services.endpoint import (
+    ENDPOINT_FIELDS,
     endpoint_create,
     endpoint_delete,
     endpoint_update,
     pool_options_update,
 )
+from xiaozhi_hub.access import audit
+from xiaozhi_hub.masking import mask_url
 
 # Model field -> JSON key of the request body, so a 400 names what the client sent.
 _KEYS = {
@@ -42,6 +45,13 @@ _KEYS = {
 }
 # PUT/PATCH /api/pool/options carries the options at the top level.
 _OPTION_KEYS = {field: spec.key for field, spec in BY_FIELD.items()}
+# The audit log shows an endpoint's URL (its token) as everywhere else: masked.
+_AUDIT_MASKS = {"url": mask_url}
+_AUDITED = sorted(ENDPOINT_FIELDS)
+
+# The permissions each view needs per method (xiaozhi_hub/access/permissions.py).
+_VIEW = "endpoints.view_endpoint"
+_CHANGE = "endpoints.change_endpoint"  # also: reconnect, check, probe (operators)
 
 
 def _endpoint(endpoint_id: int) -> Endpoint:
@@ -51,11 +61,15 @@ def _endpoint(endpoint_id: int) -> Endpoint:
 class PoolStatusView(APIView):
     """GET /api/status: every endpoint's live status, in the original client's shape."""
 
+    permissions_required = {"GET": (_VIEW,)}
+
     def get(self, request):
         return Response(pool_status())
 
 
 class EndpointListView(APIView):
+    permissions_required = {"GET": (_VIEW,), "POST": ("endpoints.add_endpoint",)}
+
     def get(self, request):
         return Response(endpoint_list())
 
@@ -76,10 +90,24 @@ class EndpointListView(APIView):
             )
         except DjangoValidationError as exc:
             raise as_400(exc, keys=_KEYS) from None
+        audit.audit_addition(
+            user=request.user,
+            obj=endpoint,
+            via=audit.VIA_REST,
+            values=audit.field_values(endpoint, _AUDITED),
+            masks=_AUDIT_MASKS,
+        )
         return Response(endpoint_detail(endpoint_id=endpoint.pk), status=status.HTTP_201_CREATED)
 
 
 class EndpointDetailView(APIView):
+    permissions_required = {
+        "GET": (_VIEW,),
+        "PUT": (_CHANGE,),
+        "PATCH": (_CHANGE,),
+        "DELETE": ("endpoints.delete_endpoint",),
+    }
+
     def get(self, request, endpoint_id: int):
         _endpoint(endpoint_id)
         return Response(endpoint_detail(endpoint_id=endpoint_id))
@@ -94,27 +122,49 @@ class EndpointDetailView(APIView):
         endpoint = _endpoint(endpoint_id)
         serializer = EndpointInputSerializer(endpoint, data=request.data, partial=not full)
         serializer.is_valid(raise_exception=True)
+        fields, before = serializer.to_fields(full=full), audit.field_values(endpoint, _AUDITED)
         try:
-            endpoint_update(endpoint_id=endpoint_id, data=serializer.to_fields(full=full))
+            endpoint = endpoint_update(endpoint_id=endpoint_id, data=fields)
         except DjangoValidationError as exc:
             raise as_400(exc, keys=_KEYS) from None
+        audit.audit_change(
+            user=request.user,
+            obj=endpoint,
+            via=audit.VIA_REST,
+            before=before,
+            after=audit.field_values(endpoint, _AUDITED),
+            masks=_AUDIT_MASKS,
+        )
         return Response(endpoint_detail(endpoint_id=endpoint_id))
 
     def delete(self, request, endpoint_id: int):
-        _endpoint(endpoint_id)
+        endpoint = _endpoint(endpoint_id)
         endpoint_delete(endpoint_id=endpoint_id)
+        audit.audit_deletion(user=request.user, obj=endpoint, via=audit.VIA_REST)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class EndpointReconnectView(APIView):
+    permissions_required = {"POST": (_CHANGE,)}
+
     def post(self, request, endpoint_id: int):
-        _endpoint(endpoint_id)
+        endpoint = _endpoint(endpoint_id)
         endpoint_reconnect(endpoint_id=endpoint_id)
+        audit.audit_action(
+            user=request.user,
+            model="endpoints.endpoint",
+            object_id=endpoint.pk,
+            object_repr=str(endpoint),
+            via=audit.VIA_REST,
+            action="Reconnect requested",
+        )
         return Response({"id": endpoint_id, "reconnect": "requested"}, status=202)
 
 
 class EndpointCheckView(APIView):
     """POST /api/endpoints/<id>/check, or /api/endpoints/check for every endpoint."""
+
+    permissions_required = {"POST": (_CHANGE,)}
 
     def post(self, request, endpoint_id: int | None = None):
         if endpoint_id is not None:
@@ -125,6 +175,8 @@ class EndpointCheckView(APIView):
 
 class EndpointProbeView(APIView):
     """POST /api/endpoints/probe: one request through the load balancer, with failover."""
+
+    permissions_required = {"POST": (_CHANGE,)}
 
     def post(self, request):
         serializer = ProbeSerializer(data=request.data)
@@ -139,17 +191,31 @@ class PoolOptionsView(APIView):
     PUT and PATCH both change only the keys they carry.
     """
 
+    permissions_required = {
+        "GET": ("endpoints.view_pooloptions",),
+        "PUT": ("endpoints.change_pooloptions",),
+        "PATCH": ("endpoints.change_pooloptions",),
+    }
+
     def get(self, request):
         return Response(pool_options_get())
 
     def put(self, request):
         serializer = PoolOptionsSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        before = audit.field_values(PoolOptions.load(), list(BY_FIELD))
         try:
             with transaction.atomic():
-                pool_options_update(data=serializer.validated_data)
+                options = pool_options_update(data=serializer.validated_data)
         except DjangoValidationError as exc:
             raise as_400(exc, keys=_OPTION_KEYS) from None
+        audit.audit_change(
+            user=request.user,
+            obj=options,
+            via=audit.VIA_REST,
+            before=before,
+            after=audit.field_values(options, list(BY_FIELD)),
+        )
         return Response(pool_options_get())
 
     patch = put

@@ -14,6 +14,7 @@ from endpoints.options import BY_FIELD, CONNECTION_OPTIONS, LOAD_BALANCE, Option
 from endpoints.pool.config import ConnectionOptions, EndpointConfig
 from endpoints.pool.status import ERROR_CLASSES, STATES
 from endpoints.pool.tokens import token_expiry
+from xiaozhi_hub.encrypted_fields import EncryptedTextField, LookupDigestField
 from xiaozhi_hub.masking import mask_url
 from xiaozhi_hub.validators import validate_url
 
@@ -80,11 +81,13 @@ class PoolOptions(models.Model):
 class Endpoint(models.Model):
     name = models.CharField(max_length=100, unique=True)
     # A secret: the token in its query string lets anyone serve tools to the agent.
-    url = models.TextField(
+    # Stored encrypted; url_digest finds an endpoint by its URL (the config import).
+    url = EncryptedTextField(
         "URL",
         validators=[validate_endpoint_url],
         help_text="ws:// or wss:// endpoint URL including its token (kept secret).",
     )
+    url_digest = LookupDigestField(source="url")
     enabled = models.BooleanField(default=True)
     health_check_enabled = models.BooleanField(default=True)
 

@@ -17,6 +17,7 @@ from endpoints.upstreams.config import (
 )
 from endpoints.upstreams.naming import server_name_problem
 from endpoints.upstreams.records import CallOutcome
+from xiaozhi_hub.encrypted_fields import EncryptedJSONField, EncryptedTextField
 from xiaozhi_hub.masking import mask_text
 from xiaozhi_hub.validators import validate_url
 
@@ -101,7 +102,7 @@ class McpServer(models.Model):
     args = models.JSONField(
         default=list, blank=True, validators=[validate_args], help_text="stdio: its arguments."
     )
-    env = models.JSONField(
+    env = EncryptedJSONField(
         default=dict,
         blank=True,
         validators=[validate_env],
@@ -116,16 +117,17 @@ class McpServer(models.Model):
         help_text="stdio: how many processes to run; calls are balanced among them.",
     )
     # sse / streamable-http; secrets: the URL may carry a key, headers a bearer token.
-    url = models.TextField(
+    # The secrets (env, url, headers, replica_urls) are stored encrypted.
+    url = EncryptedTextField(
         "URL", blank=True, help_text="sse / streamable-http: the server's URL (kept secret)."
     )
-    headers = models.JSONField(
+    headers = EncryptedJSONField(
         default=dict,
         blank=True,
         validators=[validate_headers],
         help_text="sse / streamable-http: HTTP headers sent with every request (secrets).",
     )
-    replica_urls = models.JSONField(
+    replica_urls = EncryptedJSONField(
         "replica URLs",
         default=list,
         blank=True,

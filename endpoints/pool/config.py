@@ -41,6 +41,27 @@ class ConnectionOptions:
 
 
 @dataclass(frozen=True)
+class PeerLimits:
+    """What one endpoint's peer can make the hub hold (process-wide, from settings).
+
+    A peer that sends requests faster than they are answered gets an error for
+    each one over `max_inflight` at once (nothing is forwarded upstream); a
+    peer that does not read its replies is disconnected once `send_queue_bytes`
+    of them have waited `send_timeout` seconds for it.
+    """
+
+    max_inflight: int = 32  # requests of one connection being answered at the same time
+    send_queue_bytes: int = 1 << 20  # replies written but not yet taken by the peer's TCP
+    send_timeout: float = 30.0  # how long a reply may wait for room in that queue
+
+    def __post_init__(self) -> None:
+        if self.max_inflight < 1 or self.send_queue_bytes < 1024 or not self.send_timeout > 0:
+            raise ValueError(
+                "peer limits: max_inflight >= 1, send_queue_bytes >= 1024 and send_timeout > 0"
+            )
+
+
+@dataclass(frozen=True)
 class EndpointConfig:
     id: int
     name: str

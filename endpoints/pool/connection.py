@@ -19,6 +19,12 @@ one wake-up: about a third of the CPU of pinging each at its own time, while
 the queueing adds only a few ms to the measured RTTs (100 endpoints: median
 4 ms vs 0.8 ms one by one, vs 19 ms all at once). The first ping of a new
 connection comes on the next tick of min(interval, 1 s).
+
+What one peer can make the hub hold is bounded (config.PeerLimits): at most
+`max_inflight` of its requests are answered at once, each one over that gets
+-32003 at once (nothing is forwarded upstream), and its replies wait in a send
+queue of `send_queue_bytes`; a peer that leaves them unread for
+`send_timeout` is disconnected (a `protocol` error that says so).
 """
 
 from __future__ import annotations
@@ -38,10 +44,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from .backoff import ADAPTIVE_WINDOW, attempts_exhausted, failure_rate, reconnect_delay
-from .config import EndpointConfig
+from .config import EndpointConfig, PeerLimits
 from .errors import Failure, HealthFailure, ProtocolFailure, classify
 from .health import HealthTracker
-from .protocol import McpServerHandler, encode, parse_frame
+from .protocol import McpServerHandler, encode, parse_frame, too_many_requests
 from .registry import calling_endpoint
 from .status import RECONNECT_HISTORY, EndpointStatus
 from .tokens import token_expiry
@@ -80,8 +86,10 @@ class EndpointConnection:
         user_agent: str,
         proxy: bool | None = True,
         rng: random.Random | None = None,
+        limits: PeerLimits | None = None,
     ) -> None:
         self.config = config
+        self.limits = limits or PeerLimits()
         self._token_expiry = token_expiry(config.url)  # the URL never changes for a connection
         self.status = EndpointStatus(
             endpoint_id=config.id,
@@ -102,7 +110,9 @@ class EndpointConnection:
         self._ws: ClientConnection | None = None
         self._pending: dict[int, asyncio.Future] = {}
         self._ids = itertools.count(1)
-        self._calls: dict[object, asyncio.Task] = {}
+        self._calls: dict[object, asyncio.Task] = {}  # by request id, for cancellation
+        self._inflight: set[asyncio.Task] = set()  # every request being answered
+        self._warned_inflight = False
         self._wake = asyncio.Event()
         self._initialized = asyncio.Event()
         self._answered_initialize = False
@@ -300,6 +310,7 @@ class EndpointConnection:
                 ping_interval=None if health_pings else options.health_check_interval,
                 ping_timeout=None if health_pings else self.ping_timeout,
                 close_timeout=min(options.connection_timeout, CLOSE_TIMEOUT_MAX),
+                write_limit=self.limits.send_queue_bytes,  # sends wait above this
                 user_agent_header=self._user_agent,
                 proxy=self._proxy,
             )
@@ -316,6 +327,7 @@ class EndpointConnection:
         self._abort_reason = None
         self._initialized = asyncio.Event()
         self._answered_initialize = False
+        self._warned_inflight = False
         self.health.reset_streak()
         self.status.connected = True
         self.status.initialized = False
@@ -340,10 +352,11 @@ class EndpointConnection:
             if ws.state is not State.CLOSED:
                 ws.transport.abort()  # cancelled mid-read (stop() closed it cleanly before)
             watcher.cancel()
-            calls = list(self._calls.values())
+            calls = list(self._inflight)
             for task in calls:
                 task.cancel()
             self._calls.clear()
+            self._inflight.clear()
             self._fail_pending()
             await asyncio.gather(watcher, *calls, return_exceptions=True)
             self.status.connected = False
@@ -386,7 +399,8 @@ class EndpointConnection:
             if await self.ping() is not None or await self.ping() is not None:
                 continue
             if ws.state is State.OPEN:
-                self._abort_reason = HealthFailure(
+                # Unanswered because the peer has not even read them: say that.
+                self._abort_reason = self._unread_replies(ws, self.ping_timeout) or HealthFailure(
                     f"2 health pings in a row got no answer within {self.ping_timeout:g} s"
                 )
                 ws.transport.abort()  # the peer is gone or half-open: no close handshake
@@ -419,11 +433,30 @@ class EndpointConnection:
         if method == "ping":
             await self._send(ws, await self._handler.respond(message))
             return
-        # Everything else may be slow (tools): answer concurrently, keep reading.
+        # Everything else may be slow (tools): answer concurrently, keep reading,
+        # up to the in-flight cap (counted by task: ids may repeat).
+        limit = self.limits.max_inflight
+        if len(self._inflight) >= limit:
+            if not self._warned_inflight:
+                self._warned_inflight = True  # once per connection, not once per request
+                logger.warning(
+                    "endpoint %s: the peer has %d requests in flight; more are refused "
+                    "with -32003 (HUB_ENDPOINT_MAX_INFLIGHT)",
+                    self.config.name,
+                    limit,
+                )
+            await self._send(ws, too_many_requests(message["id"], limit))
+            return
         task = asyncio.create_task(self._answer(ws, message))
         key = message["id"]
         self._calls[key] = task
-        task.add_done_callback(lambda _t, key=key: self._calls.pop(key, None))
+        self._inflight.add(task)
+        task.add_done_callback(lambda done, key=key: self._call_done(key, done))
+
+    def _call_done(self, key: object, task: asyncio.Task) -> None:
+        self._inflight.discard(task)
+        if self._calls.get(key) is task:
+            del self._calls[key]
 
     async def _on_notification(self, message: dict) -> None:
         method = message["method"]
@@ -459,11 +492,31 @@ class EndpointConnection:
         await self._emit(True)
 
     async def _send(self, ws: ClientConnection, message: dict) -> bool:
+        timeout = self.limits.send_timeout
         try:
-            await ws.send(encode(message))
+            async with asyncio.timeout(timeout):  # waits only while the send queue is full
+                await ws.send(encode(message))
             return True
         except ConnectionClosed:
             return False  # the receive loop sees the close and handles it
+        except TimeoutError:
+            # No close handshake: the close frame would queue behind the unread replies.
+            if self._abort_reason is None:
+                self._abort_reason = self._unread_replies(ws, timeout, full=True)
+            ws.transport.abort()
+            return False
+
+    def _unread_replies(
+        self, ws: ClientConnection, waited: float, *, full: bool = False
+    ) -> ProtocolFailure | None:
+        """The failure of a peer that leaves its replies unread; None if the queue has room."""
+        queued = ws.transport.get_write_buffer_size()
+        if not full and queued <= self.limits.send_queue_bytes:
+            return None
+        return ProtocolFailure(
+            f"the peer does not read its replies: {queued} bytes of them waited more than "
+            f"{waited:g} s (send queue limit {self.limits.send_queue_bytes} bytes)"
+        )
 
     async def _close(self, ws: ClientConnection, code: int, reason: str) -> None:
         try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from .balancing import Balancer
-from .config import EndpointConfig
+from .config import EndpointConfig, PeerLimits
 from .connection import ConnectionLost, EndpointConnection, StatusCallback
 from .protocol import McpServerHandler
 from .registry import ToolRegistry
@@ -65,6 +65,7 @@ class EndpointPool:
         max_frame_bytes: int = 1 << 20,
         tool_call_timeout: float = 120.0,
         rng: random.Random | None = None,
+        peer_limits: PeerLimits | None = None,
     ) -> None:
         version = _version()
         self._handler = McpServerHandler(
@@ -75,6 +76,7 @@ class EndpointPool:
         )
         self._on_status = on_status
         self._max_frame_bytes = max_frame_bytes
+        self._peer_limits = peer_limits or PeerLimits()
         self._user_agent = f"{server_name}/{version}"
         # websockets reads the proxy environment on every dial (~0.7 ms each);
         # when no proxy is configured, say so once.
@@ -123,6 +125,7 @@ class EndpointPool:
             user_agent=self._user_agent,
             proxy=self._proxy,
             rng=self._rng,
+            limits=self._peer_limits,
         )
         self._connections[config.id] = connection
         await connection.start()

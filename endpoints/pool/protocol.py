@@ -37,12 +37,21 @@ DEFAULT_PROTOCOL_VERSION = "2024-11-05"  # what xiaozhi sends; answered when a v
 EXECUTION_ERROR = -32000
 TOOL_UNAVAILABLE = -32001
 TOOL_TIMEOUT = -32002
+TOO_MANY_REQUESTS = -32003  # over PeerLimits.max_inflight: answered at once, not forwarded
+MAX_NESTING = 64  # deepest arrays/objects in a frame; MCP messages need a handful
 
 RequestId = int | str
 
 
 def encode(message: dict) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a peer may send "\ud800" in an id or method) cannot go
+        # out as UTF-8; as a \u escape it is valid JSON again.
+        return json.dumps(message, separators=(",", ":"))
+    return text
 
 
 def result_response(request_id: RequestId | None, result: dict) -> dict:
@@ -75,6 +84,23 @@ def valid_id(value: Any) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
 
 
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """True when arrays/objects in `value` nest deeper than `limit` (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def parse_frame(raw: str | bytes) -> Incoming:
     """Sort a frame into request / notification / response, or the error it deserves."""
     try:
@@ -82,6 +108,11 @@ def parse_frame(raw: str | bytes) -> Incoming:
         message = json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         return Incoming("invalid", reply=error_response(None, PARSE_ERROR, f"Parse error: {exc}"))
+    except RecursionError:  # json's parser gives up on deep nesting ("[[[[..." ) this way
+        return Incoming("invalid", reply=_too_deep(None))
+    if nesting_exceeds(message, MAX_NESTING):
+        request_id = message.get("id") if isinstance(message, dict) else None
+        return Incoming("invalid", reply=_too_deep(request_id if valid_id(request_id) else None))
     if not isinstance(message, dict):
         return Incoming(
             "invalid",
@@ -109,6 +140,21 @@ def parse_frame(raw: str | bytes) -> Incoming:
     return Incoming(
         "invalid",
         reply=error_response(reply_id, INVALID_REQUEST, "Invalid Request: no method"),
+    )
+
+
+def _too_deep(request_id: RequestId | None) -> dict:
+    return error_response(
+        request_id, PARSE_ERROR, f"Parse error: nested deeper than {MAX_NESTING} levels"
+    )
+
+
+def too_many_requests(request_id: RequestId, limit: int) -> dict:
+    return error_response(
+        request_id,
+        TOO_MANY_REQUESTS,
+        f"Too many requests in flight: {limit} requests of this connection are still "
+        "being answered; this one was not run. Wait for answers before sending more.",
     )
 
 
@@ -145,7 +191,7 @@ class McpServerHandler:
                 raise RequestError(INVALID_PARAMS, "Invalid params: expected an object")
             handler = self._handlers.get(method)
             if handler is None:
-                raise RequestError(METHOD_NOT_FOUND, f"Method not found: {method}")
+                raise RequestError(METHOD_NOT_FOUND, f"Method not found: {method[:100]}")
             return result_response(request_id, await handler(self, params))
         except RequestError as exc:
             return error_response(request_id, exc.code, exc.message)

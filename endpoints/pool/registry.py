@@ -3,7 +3,8 @@
 The pool only reads a `ToolRegistry`. In the hub that is the aggregator of the
 upstream MCP servers (endpoints/upstreams/manager.py), which also offers the
 `BuiltinToolRegistry`'s two tools: `hub__status` (the pool's status summary)
-and `hub__echo` (a connectivity test).
+and `hub__echo` (a connectivity test). They are test tools: the worker offers
+them only with HUB_BUILTIN_TOOLS (endpoints/worker/service.py).
 """
 
 from __future__ import annotations

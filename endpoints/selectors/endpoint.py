@@ -13,6 +13,7 @@ from endpoints.models import Endpoint, EndpointEvent, EndpointLiveStatus, PoolOp
 from endpoints.options import CONNECTION_OPTIONS, options_to_json
 from endpoints.pool.config import EndpointConfig
 from endpoints.pool.status import EndpointStatus
+from xiaozhi_hub.crypto import lookup_digests
 from xiaozhi_hub.masking import mask_text
 
 logger = logging.getLogger(__name__)
@@ -193,6 +194,12 @@ def endpoint_detail(*, endpoint_id: int) -> dict:
         "status": endpoint_status(endpoint_id=endpoint_id),
         "events": endpoint_events(endpoint_id=endpoint_id, limit=20),
     }
+
+
+def endpoint_find_by_url(*, url: str) -> Endpoint | None:
+    """The endpoint with this URL, found by its digest (the URL itself is stored encrypted)."""
+    candidates = Endpoint.objects.filter(url_digest__in=lookup_digests(url)).order_by("id")
+    return next((e for e in candidates if e.url.strip() == url.strip()), None)
 
 
 def endpoint_events(*, endpoint_id: int, limit: int = 50) -> list[dict]:

@@ -12,6 +12,7 @@ from endpoints.config_file import ConfigFileError, ImportedServer, ParsedConfig
 from endpoints.mcp_server_secrets import unmask_mapping
 from endpoints.models import Endpoint, McpServer, PoolOptions, Tool
 from endpoints.pool_requests.reload import pool_notify_changed
+from endpoints.selectors.endpoint import endpoint_find_by_url
 from endpoints.services.endpoint import endpoint_create, endpoint_save, pool_options_update
 from endpoints.services.mcp_server import mcp_server_save
 from endpoints.upstreams.naming import exposed_name
@@ -44,9 +45,8 @@ def config_import(*, parsed: ParsedConfig) -> dict:
                 report["unchanged"].append(by_masked[masked].name)
             else:
                 report["warnings"].append(f"{path}: skipped, its token was masked in the export")
-        by_url = {e.url: e for e in Endpoint.objects.all()}
         for entry in parsed.endpoints:
-            existing = by_url.get(entry.url)
+            existing = endpoint_find_by_url(url=entry.url)
             if existing is not None:
                 report["unchanged"].append(existing.name)
                 continue

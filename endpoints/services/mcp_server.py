@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,6 +18,7 @@ from endpoints.models import McpServer, Tool
 from endpoints.pool_requests.reload import pool_notify_changed
 from endpoints.services.fields import set_fields
 from endpoints.upstreams.naming import exposed_name
+from xiaozhi_hub.masking import mask_text
 
 # The operator's fields of an MCP server, in the order forms show them.
 SERVER_FIELDS = (
@@ -34,13 +37,43 @@ SERVER_FIELDS = (
     "load_balance",
 )
 
+# What a stdio server runs on the worker: changing any of it needs endpoints.run_commands.
+COMMAND_FIELDS = ("command", "args", "env", "cwd")
 
 TOOL_FIELDS = {"enabled", "description_override", "timeout"}
 
 
+def mcp_server_runs_commands(*, server: McpServer | None, data: dict[str, Any]) -> bool:
+    """Whether writing `data` (model fields) to `server` (None: a new one) is a change
+    that needs the right to run commands: the server is stdio before or after, or
+    what it would run changes."""
+    before = server or McpServer()
+    if server is not None and server.transport == "stdio":
+        return True
+    if data.get("transport", before.transport) == "stdio":
+        return True
+    return any(field in data and data[field] != getattr(before, field) for field in COMMAND_FIELDS)
+
+
+def _check_command_allowed(server: McpServer) -> None:
+    allowed = settings.HUB_STDIO_ALLOWED_COMMANDS
+    if server.transport != "stdio" or not allowed or server.command.strip() in allowed:
+        return
+    raise ValidationError(
+        {
+            "command": f"{mask_text(server.command.strip()[:200])!r} is not an allowed command; "
+            f"HUB_STDIO_ALLOWED_COMMANDS allows only: {', '.join(allowed)}"
+        }
+    )
+
+
 def mcp_server_save(*, server: McpServer) -> McpServer:
-    """Validate and save a server; its tools' exposed names follow a rename."""
+    """Validate and save a server; its tools' exposed names follow a rename.
+
+    A stdio server's command must be in HUB_STDIO_ALLOWED_COMMANDS when that is set.
+    """
     server.full_clean()
+    _check_command_allowed(server)
     with transaction.atomic():
         server.save()
         for tool in server.tools.all():

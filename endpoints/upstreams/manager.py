@@ -7,6 +7,14 @@ builtin name) the first in that order is offered and the others are reported
 by `collisions()` and a warning, never silently shadowed. Names are claimed
 by every known tool of an enabled server, ready or not, so a server going
 down does not hand its names to another.
+
+First listing: a hub (or an upstream server) that just started has not listed
+the upstream tools yet, and some peers list tools once, after `initialize`,
+ignoring `notifications/tools/list_changed`. With `first_tools_wait` > 0,
+`list_tools()` therefore waits until the servers are configured (the first
+`apply()`) and every server has finished its first listing or failed its first
+try, each for at most `first_tools_wait` seconds after its start (the
+manager's creation for the configuration), and logs whom it waited for.
 """
 
 from __future__ import annotations
@@ -77,8 +85,12 @@ class UpstreamManager:
         on_status: Callable[[ServerStatus], Awaitable[None]] | None = None,
         on_call: Callable[[CallRecord], Awaitable[None]] | None = None,
         replica_options: dict | None = None,
+        first_tools_wait: float = 0.0,
     ) -> None:
         self._builtin = builtin
+        self._first_tools_wait = first_tools_wait
+        self._created = time.monotonic()
+        self._configured = asyncio.Event()  # the first apply() is done
         self._on_tools_changed = on_tools_changed
         self._on_catalog = on_catalog
         self._on_status = on_status
@@ -145,6 +157,7 @@ class UpstreamManager:
                     server.start()
                     await self._report(server.status())
             self._rebuild()
+            self._configured.set()
 
     async def set_tool_settings(self, settings: Mapping[ToolKey, ToolSettings]) -> None:
         self._settings = dict(settings)
@@ -170,6 +183,7 @@ class UpstreamManager:
 
     async def list_tools(self) -> list[types.Tool]:
         await self._load_builtin()
+        await self._wait_for_first_listings()
         return list(self._builtin_tools or []) + list(self._offered)
 
     def exposed(self) -> list[ExposedTool]:
@@ -183,6 +197,38 @@ class UpstreamManager:
 
     def server(self, server_id: int) -> UpstreamServer | None:
         return self._servers.get(server_id)
+
+    # --- the first listing ---------------------------------------------------------------
+
+    async def _wait_for_first_listings(self) -> None:
+        wait = self._first_tools_wait
+        started = time.monotonic()
+        late: list[str] = []
+        if not self._configured.is_set() and self._created + wait > started:
+            if not await _wait_until(self._configured, self._created + wait):
+                late.append("(the server configuration)")
+        elif not self._configured.is_set():
+            return  # its wait is over: answer with what there is, and say nothing again
+        pending = [
+            server
+            for server in self._servers.values()
+            if not server.settled.is_set()
+            and server.started_at is not None
+            and server.started_at + wait > time.monotonic()
+        ]
+        if not pending and not late and time.monotonic() - started < 0.05:
+            return
+        settled = await asyncio.gather(
+            *(_wait_until(server.settled, server.started_at + wait) for server in pending)
+        )
+        late += [server.name for server, done in zip(pending, settled, strict=True) if not done]
+        timed_out = f"; not done within HUB_FIRST_TOOLS_WAIT={wait:g} s: " + ", ".join(late)
+        logger.info(
+            "tools/list waited %.1f s for the first listing of upstream servers: %s%s",
+            time.monotonic() - started,
+            ", ".join(server.name for server in pending) or "none",
+            timed_out if late else "",
+        )
 
     # --- calls ---------------------------------------------------------------------------
 
@@ -362,6 +408,18 @@ class UpstreamManager:
         task = asyncio.get_running_loop().create_task(guarded(), name=f"upstream-{what}")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+async def _wait_until(event: asyncio.Event, deadline: float) -> bool:
+    """Whether `event` is set by `deadline` (time.monotonic())."""
+    if event.is_set():
+        return True
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 def _outcome_of(exc: BaseException) -> str:

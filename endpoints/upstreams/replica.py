@@ -122,20 +122,29 @@ class Replica:
         while not self._stop.is_set():
             connected_at: float | None = None
             try:
-                async with open_session(
-                    self.transport, self.config, message_handler=self._on_message, label=self.label
-                ) as link:
-                    self.pid = link.pid
-                    async with asyncio.timeout(CONNECT_TIMEOUT):
+                # One budget for connect, initialize and the first listing: a server
+                # that never answers `initialize` fails and is restarted, not left
+                # `starting` forever. Once listed, the link is served without a deadline.
+                async with asyncio.timeout(CONNECT_TIMEOUT) as deadline:
+                    async with open_session(
+                        self.transport,
+                        self.config,
+                        message_handler=self._on_message,
+                        label=self.label,
+                    ) as link:
+                        self.pid = link.pid
                         tools = await self._list(link)
-                    self._link = link
-                    connected_at = time.monotonic()
-                    self.last_error = ""
-                    self._set_state("ready")
-                    await self._on_tools(self, tools)
-                    await self._serve(link)
-                    if not self._stop.is_set():
-                        self.last_error = self.last_error or "the upstream closed the connection"
+                        deadline.reschedule(None)
+                        self._link = link
+                        connected_at = time.monotonic()
+                        self.last_error = ""
+                        self._set_state("ready")
+                        await self._on_tools(self, tools)
+                        await self._serve(link)
+                        if not self._stop.is_set():
+                            self.last_error = (
+                                self.last_error or "the upstream closed the connection"
+                            )
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # noqa: BLE001 - anyio groups wrap everything

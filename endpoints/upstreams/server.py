@@ -35,6 +35,9 @@ logger = logging.getLogger("endpoints.upstreams")
 
 __all__ = ["UpstreamServer", "CallOutcome", "MalformedAnswer"]
 
+# Replica states after a first try that did not list (it retries with backoff).
+FIRST_TRY_FAILED = frozenset({"restarting", "failed", "stopped"})
+
 
 class CallOutcome:
     """What a call through the server produced, besides the result."""
@@ -58,6 +61,10 @@ class UpstreamServer:
         self.config = config
         self.tools: list[UpstreamTool] = []
         self.listed = False
+        # Set once the first listing is in (and offered), every replica's first try
+        # failed, or the server closed: an endpoint's tools/list stops waiting for it.
+        self.settled = asyncio.Event()
+        self.started_at: float | None = None  # time.monotonic() of start()
         self._on_tools = on_tools
         self._on_state = on_state
         self._rr = itertools.count()
@@ -82,10 +89,12 @@ class UpstreamServer:
         return self.config.name
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
         for replica in self.replicas:
             replica.start()
 
     async def close(self) -> None:
+        self.settled.set()
         await asyncio.gather(*(replica.close() for replica in self.replicas))
 
     @property
@@ -119,6 +128,8 @@ class UpstreamServer:
     # --- replica callbacks ---------------------------------------------------------------
 
     def _replica_state(self, replica: Replica) -> None:
+        if not self.listed and all(r.state in FIRST_TRY_FAILED for r in self.replicas):
+            self.settled.set()
         self._on_state(self)
 
     async def _replica_tools(self, replica: Replica, tools: list[UpstreamTool]) -> None:
@@ -126,7 +137,10 @@ class UpstreamServer:
         # list_changed re-lists).
         self.tools = tools
         self.listed = True
-        await self._on_tools(self)
+        try:
+            await self._on_tools(self)
+        finally:
+            self.settled.set()  # after on_tools: the offered list now holds these tools
 
     # --- calls ---------------------------------------------------------------------------
 

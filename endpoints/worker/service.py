@@ -23,7 +23,7 @@ from django.conf import settings
 
 from endpoints import control
 from endpoints.lease import lease_release, lease_round, worker_forget, worker_identity
-from endpoints.pool.config import EndpointConfig
+from endpoints.pool.config import EndpointConfig, PeerLimits
 from endpoints.pool.pool import EndpointPool
 from endpoints.pool.registry import BuiltinToolRegistry
 from endpoints.selectors.endpoint import pool_configs_for
@@ -58,6 +58,9 @@ async def _wait_for_event(event: asyncio.Event, *, timeout: float) -> bool:
         async with asyncio.timeout(timeout):
             await event.wait()
     except TimeoutError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # a stop that met the deadline: stop
+            raise asyncio.CancelledError from None
         return False
     return True
 
@@ -94,7 +97,11 @@ class PoolWorkerService:
     # --- life cycle ---------------------------------------------------------
     async def run(self) -> None:
         self.upstreams = UpstreamManager(
-            builtin=BuiltinToolRegistry(status_provider=self.summary),
+            # hub__status and hub__echo are for testing, not for a production assistant.
+            builtin=BuiltinToolRegistry(status_provider=self.summary)
+            if settings.HUB_BUILTIN_TOOLS
+            else None,
+            first_tools_wait=settings.HUB_FIRST_TOOLS_WAIT,
             on_tools_changed=self._tools_changed,
             on_catalog=self.reports.store_catalog,
             on_status=self.reports.store_server_status,
@@ -104,6 +111,11 @@ class PoolWorkerService:
             registry=self.upstreams,
             on_status=self.status.on_status,
             server_name=settings.HUB_NAME,
+            peer_limits=PeerLimits(
+                max_inflight=settings.HUB_ENDPOINT_MAX_INFLIGHT,
+                send_queue_bytes=settings.HUB_ENDPOINT_SEND_QUEUE_BYTES,
+                send_timeout=settings.HUB_ENDPOINT_SEND_TIMEOUT,
+            ),
         )
         tasks = [
             asyncio.create_task(self._lease_loop(), name="endpoint-pool-leases"),

@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from endpoints.services.mcp_server_status import mcp_server_status_store, tool_catalog_store
-from endpoints.services.tool_call_log import tool_calls_prune, tool_calls_record
+from endpoints.services.tool_call_log import SampledCalls, tool_calls_prune, tool_calls_record
 from endpoints.upstreams.records import CallRecord, ServerStatus, UpstreamTool
 
 from .db import DbThread
@@ -19,30 +23,87 @@ from .db import DbThread
 logger = logging.getLogger(__name__)
 
 PRUNE_INTERVAL = 60.0  # seconds between prunes of the call log by one worker
+SAMPLE_WINDOW = timedelta(minutes=1)  # the rate's period: what one sampled row covers at most
+
+# (endpoint, tool, outcome); tool None for names no server has, so a peer that
+# invents a name per call still has one budget.
+SampleKey = tuple[int | None, str | None, str]
+
+
+class _Minute:
+    """One key's current window: the calls logged in it, and the sampled row of the rest."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.logged = 0
+        self.sample: SampledCalls | None = None
 
 
 class CallLogWriter:
     """Appends batches of calls to the log and prunes it at most once a PRUNE_INTERVAL.
 
-    `write` runs on the DB thread; the cadence is this worker's, so a busy worker
-    does not run the prune's DELETEs with every batch.
+    Per endpoint, tool and outcome, the first HUB_TOOL_LOG_RATE calls of a
+    minute get a row each; the rest of that minute's calls are counted into one
+    sampled row (services/tool_call_log.SampledCalls). Failures are keys of
+    their own, so a flood of successful calls never hides one. Minutes go by
+    the calls' own clock (started_at). `write` runs on the DB thread; the
+    cadence is this worker's, so a busy worker does not run the prune's DELETEs
+    with every batch.
     """
 
     def __init__(
-        self, *, prune_interval: float = PRUNE_INTERVAL, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        prune_interval: float = PRUNE_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        rate: int | None = None,
     ) -> None:
         self.prune_interval = prune_interval
         self.clock = clock
+        self.rate = rate or settings.HUB_TOOL_LOG_RATE
         self._last_prune: float | None = None
+        self._minutes: dict[SampleKey, _Minute] = {}
+        self._closed: list[SampledCalls] = []  # sampled rows of past minutes, to store once more
 
     def write(self, *, records: list[CallRecord]) -> None:
         if not records:
             return
-        tool_calls_record(records=records)
+        logged = [record for record in records if self._keep(record)]
+        current = [m.sample for m in self._minutes.values() if m.sample is not None]
+        tool_calls_record(records=logged, sampled=[*self._closed, *current])
+        self._closed.clear()
         now = self.clock()
         if self._last_prune is None or now - self._last_prune >= self.prune_interval:
             self._last_prune = now
             tool_calls_prune()
+            self._forget_idle(timezone.now())
+
+    def _keep(self, record: CallRecord) -> bool:
+        """True: log the call as a row; False: it was counted into its minute's sampled row."""
+        tool = record.tool if record.server_id is not None else None
+        key = (record.endpoint_id, tool, record.outcome)
+        at = record.started_at
+        minute = self._minutes.get(key)
+        if minute is None or at - minute.start >= SAMPLE_WINDOW:
+            if minute is not None and minute.sample is not None:
+                self._closed.append(minute.sample)
+            minute = self._minutes[key] = _Minute(at)
+        if minute.logged < self.rate:
+            minute.logged += 1
+            return True
+        if minute.sample is None:
+            minute.sample = SampledCalls.starting_with(record)
+        minute.sample.add(record)
+        return False
+
+    def _forget_idle(self, now: datetime) -> None:
+        """Drop the minutes that are over and stored: a new call starts its key afresh."""
+        over = now - SAMPLE_WINDOW
+        self._minutes = {
+            key: minute
+            for key, minute in self._minutes.items()
+            if minute.start >= over or (minute.sample is not None and minute.sample.unstored)
+        }
 
 
 class UpstreamReports:

@@ -89,6 +89,8 @@ def esp32(source_database, transactional_db, source_at):
 
 @pytest.fixture
 def staff_client(client, transactional_db):
-    user = get_user_model().objects.create_user("staff", password="pw", is_staff=True)
+    user = get_user_model().objects.create_user(
+        "staff", password="pw", is_staff=True, is_superuser=True
+    )
     client.force_login(user)
     return client

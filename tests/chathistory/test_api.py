@@ -1,9 +1,9 @@
 """REST API v2: shapes, pagination, filters, search, 404s and auth."""
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from chathistory.sync import run_sync
+from tests.services import api_token
 
 pytestmark = pytest.mark.requires_services("mysql")
 MAC = "aa:bb:cc:dd:ee:01"
@@ -26,9 +26,8 @@ def history(esp32):
 def test_anonymous_is_rejected_and_a_token_works(client, history, django_user_model):
     for url in ("/api/v2/devices", f"/api/v2/chat-history/{MAC}", "/api/v2/sync/status"):
         assert client.get(url).status_code in (401, 403)
-    user = django_user_model.objects.create_user("ops", is_staff=True)
-    token = Token.objects.create(user=user)
-    response = client.get("/api/v2/devices", HTTP_AUTHORIZATION=f"Token {token.key}")
+    user = django_user_model.objects.create_user("ops", is_staff=True, is_superuser=True)
+    response = client.get("/api/v2/devices", HTTP_AUTHORIZATION=f"Token {api_token(user)}")
     assert response.status_code == 200
     assert [d["mac"] for d in response.json()["results"]] == [MAC, "aa:bb:cc:dd:ee:02"]
 

@@ -88,7 +88,9 @@ def test_the_guides_user_reads_but_cannot_write_and_the_check_says_so(
 
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok", body
+    # Beat has not ticked in this test (sync_schedule, tests/xiaozhi_hub/test_health_workers.py):
+    # nothing about the source may be among the reasons.
+    assert not [reason for reason in body.get("reasons", []) if reason.startswith("source")], body
     check = body["checks"]["source_readonly"]
     assert check["status"] == "ok" and check["required"] is False, check
     assert check["detail"] == f"read-only: {parts.username}@% cannot write {database.name}"

@@ -62,4 +62,4 @@ def test_sync_into_a_sqlite_hub(esp32, tmp_path, process_log_dir):
     devices = dict(db.execute("SELECT mac, message_count FROM chathistory_device").fetchall())
     assert devices == {"aa:bb:cc:dd:ee:00": 5, "aa:bb:cc:dd:ee:01": 3}
     sessions = db.execute("SELECT SUM(message_count), COUNT(*) FROM chathistory_chatsession")
-    assert sessions.fetchone() == (8, 3)
+    assert sessions.fetchone() == (8, 6)  # s0..s2 on both devices: one session per device each

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.db import connections as db_connections
 
 from tests.console.helpers import REPORT_SECRET, ingest, ingest_over_http
@@ -25,6 +24,7 @@ from tests.services import (
     REPO,
     bin_path,
     free_port,
+    hub_database_url,
     hub_env,
     start,
     stop,
@@ -100,9 +100,8 @@ class HubServer:
 def hub(django_db_setup, django_db_blocker, tmp_path_factory):
     from django.conf import settings
 
-    db = connection.settings_dict
     env = hub_env(
-        DATABASE_URL=f"mysql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DATABASE_URL=hub_database_url(),
         REDIS_URL=REDIS_URL,
         # The test process shares the layer prefix: its ingest broadcasts reach daphne.
         HUB_CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
@@ -144,14 +143,31 @@ def browser(tmp_path_factory):
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+# Every page reports what its Content-Security-Policy blocked (the event and the
+# console line both: either alone can be missed on a navigation).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) =>
+  window.reportCspViolation(`${event.effectiveDirective} blocked ${event.blockedURI}`
+    + ` at ${event.sourceFile}:${event.lineNumber}`));
+"""
+
+
 @pytest.fixture
 def page(browser, hub, settings):
     settings.HUB_REPORT_SECRET = REPORT_SECRET
     page = browser.new_page()
     page.set_default_timeout(20_000)
+    blocked = []
+    page.expose_function("reportCspViolation", lambda violation: blocked.append(violation))
+    page.add_init_script(REPORT_CSP_VIOLATIONS)
+    page.on(
+        "console",
+        lambda line: "Content Security Policy" in line.text and blocked.append(line.text),
+    )
     yield page
     page.close()
     browser.clear_cookies()
+    assert blocked == [], "the Content-Security-Policy blocked part of a page"
 
 
 @pytest.fixture(autouse=True)
@@ -186,6 +202,7 @@ def staff_user() -> None:
         username="operator",
         password=hasher.encode(PASSWORD, hasher.salt(), iterations=1000),
         is_staff=True,
+        is_superuser=True,
     )
 
 
@@ -298,7 +315,8 @@ def test_sse_fallback_delivers_the_same_updates_when_websockets_are_blocked(page
     off_loop(staff_user)
     off_loop(ingest, DEVICE, "第一条", session="sess-sse")
     page.add_init_script(BLOCK_WEBSOCKETS)
-    log_in(page, hub, f"/console/devices/{DEVICE}/")
+    log_in(page, hub, "/console/devices/")
+    page.goto(f"{hub.url}/console/devices/{DEVICE}/")  # the older MAC address: redirected
     wait_live(page, transport="sse")  # after repeated WebSocket failures
     message(page, "第一条").wait_for()
     ingest_over_http(hub.port, DEVICE, "通过 SSE 送达 📡", session="sess-sse")
@@ -311,3 +329,49 @@ def test_sse_fallback_delivers_the_same_updates_when_websockets_are_blocked(page
              [0, 1, 2, 3, 10].flatMap(a => [0, 1].map(r => backoffDelay(a, {random: () => r}))))"""
     )
     assert delays == [250, 500, 500, 1000, 1000, 2000, 2000, 4000, 15000, 30000]
+
+
+def test_admin_pages_work_under_the_content_security_policy(page, hub):
+    """The admin under the hub's CSP: no blocked script or style, no script error."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    hasher = PBKDF2PasswordHasher()
+    user = off_loop(
+        get_user_model().objects.create,
+        username="operator",
+        password=hasher.encode(PASSWORD, hasher.salt(), iterations=1000),
+        is_staff=True,
+        is_superuser=True,
+    )
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda line: (
+            line.type == "error"
+            and not line.location["url"].endswith("/favicon.ico")  # the hub has none
+            and errors.append(f"{line.text} ({line.location['url']})")
+        ),
+    )
+
+    log_in(page, hub, "/admin/")
+    assert page.locator("#logout-form").count() == 1
+    assert "default-src 'self'" in page.evaluate(
+        "fetch(location.href).then(r => r.headers.get('content-security-policy'))"
+    )
+    for path in (
+        "/admin/endpoints/endpoint/",
+        "/admin/endpoints/endpoint/add/",
+        f"/admin/auth/user/{user.pk}/change/",
+        "/admin/django_celery_beat/periodictask/add/",
+        "/admin/auth/user/add/",
+    ):
+        page.goto(f"{hub.url}{path}")
+        page.wait_for_load_state("load")
+        # The admin's scripts ran: its jQuery is there, and no inline one was needed.
+        assert page.evaluate("typeof django !== 'undefined' && !!django.jQuery"), path
+    # django-celery-beat's crontab words, moved out of its inline script, still work.
+    page.goto(f"{hub.url}/admin/django_celery_beat/periodictask/add/")
+    assert page.locator(".field-crontab_translation").is_hidden()
+    assert errors == []

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from chathistory.models import Device
 from tests.console.helpers import REPORT_SECRET, ingest
 
 pytestmark = pytest.mark.django_db
@@ -49,11 +50,14 @@ def test_devices_search_and_transcript_show_chinese_text(admin_client, settings)
     nothing = admin_client.get("/console/devices/", {"q": "zzz"}).content.decode()
     assert "No device matches" in nothing
 
-    transcript = admin_client.get("/console/devices/aa:bb:cc:00:00:71/")
+    # The older MAC address of the page leads to the device's page, named by its pk.
+    transcript = admin_client.get("/console/devices/aa:bb:cc:00:00:71/", follow=True)
     assert transcript.status_code == 200
+    pk = Device.objects.get(mac="aa:bb:cc:00:00:71").pk
+    assert transcript.redirect_chain == [(f"/console/devices/{pk}/", 302)]
     page = transcript.content.decode()
     assert 'data-session="sess-71"' in page
-    assert '"channels": ["chat:aa:bb:cc:00:00:71"]' in page
+    assert f'"channels": ["chat:{pk}"]' in page
 
 
 def test_an_unknown_device_is_a_404(admin_client):

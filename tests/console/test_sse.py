@@ -28,7 +28,9 @@ def report_secret(settings):
 def staff_client(username: str = "ops", *, is_staff: bool = True) -> Client:
     from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.create_user(username, password="pw", is_staff=is_staff)
+    user = get_user_model().objects.create_user(
+        username, password="pw", is_staff=is_staff, is_superuser=is_staff
+    )
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     return client
@@ -120,10 +122,12 @@ async def test_sse_refuses_bad_channels_and_anonymous_users(query, status, reaso
 
 
 def test_request_endpoint_answers_like_the_socket(django_user_model):
-    from rest_framework.authtoken.models import Token
+    from tests.services import api_token
 
-    staff = django_user_model.objects.create_user("api", password="pw", is_staff=True)
-    headers = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=staff).key}"}
+    staff = django_user_model.objects.create_user(
+        "api", password="pw", is_staff=True, is_superuser=True
+    )
+    headers = {"HTTP_AUTHORIZATION": f"Token {api_token(staff)}"}
     client = Client()
 
     def post(frame):
@@ -162,11 +166,13 @@ def test_request_endpoint_with_a_session_needs_the_csrf_token(admin_client):
 
 
 async def test_sse_accepts_a_staff_api_token_header():
-    from rest_framework.authtoken.models import Token
+    from django.contrib.auth import get_user_model
+
+    from tests.services import api_token
 
     client = await staff_client("script")
     user = await sync_to_async(lambda: client.session["_auth_user_id"])()
-    key = (await sync_to_async(Token.objects.create)(user_id=user)).key
+    key = await sync_to_async(lambda: api_token(get_user_model().objects.get(pk=user)))()
     app = stream("channels=health", "", (b"authorization", f"Token {key}".encode()))
     events = Events(app)
     assert (await events.start())["status"] == 200

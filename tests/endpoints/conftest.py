@@ -13,11 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from endpoints.worker import PoolWorkerService
 from tests.endpoints.peers import XiaozhiPeer, endpoint_url, make_token
+from tests.services import api_token
 
 SECRET_MARK = "SeCrEtToKeN"
 
@@ -55,7 +55,7 @@ def admin_client(staff_user):
 @pytest.fixture
 def token_client(staff_user):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff_user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(staff_user)}")
     return client
 
 

@@ -17,7 +17,6 @@ import pytest
 import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
 
 from endpoints.models import Endpoint
 from tests.endpoints.conftest import SECRET_MARK, secret_token, wait_until
@@ -25,6 +24,7 @@ from tests.services import (
     REDIS_URL,
     REPO,
     bin_path,
+    hub_database_url,
     hub_env,
     start,
     start_listening,
@@ -34,9 +34,9 @@ from xiaozhi_hub.broadcast import HEALTH, group_name
 
 CREATE_TOKEN = """
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
-user = get_user_model().objects.create_user("api", password="pw", is_staff=True)
-print(Token.objects.create(user=user).key)
+from xiaozhi_hub.access.tokens import api_token_create
+user = get_user_model().objects.create_user("api", password="pw", is_staff=True, is_superuser=True)
+print(api_token_create(user=user))
 """
 
 
@@ -160,9 +160,8 @@ def test_two_celery_workers_share_endpoints_never_both_connect_and_take_over_a_d
     redis.Redis.from_url(REDIS_URL).flushdb()
     peer = peer_thread.peer()
     tokens = [secret_token(f"w{i}") for i in range(4)]
-    db = connection.settings_dict
     env = hub_env(
-        DATABASE_URL=f"mysql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DATABASE_URL=hub_database_url(),
         REDIS_URL=REDIS_URL,
         HUB_POOL_LEASE_TTL=str(TTL),
         HUB_POOL_RECONCILE_INTERVAL=str(RECONCILE_INTERVAL),

@@ -15,7 +15,6 @@ import sys
 import psutil
 import pytest
 import redis
-from django.db import connection
 from mcp.shared.exceptions import MCPError
 
 from endpoints.models import McpServer, Tool, ToolCall
@@ -25,6 +24,7 @@ from tests.services import (
     REDIS_URL,
     REPO,
     bin_path,
+    hub_database_url,
     hub_env,
     start,
     stop,
@@ -155,9 +155,8 @@ def test_celery_worker_serves_upstreams_to_the_tool_commands_over_redis(process_
         cwd=str(REPO),
         env={"API_KEY": f"{SECRET_MARK}-env"},
     )
-    db = connection.settings_dict
     env = hub_env(
-        DATABASE_URL=f"mysql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DATABASE_URL=hub_database_url(),
         REDIS_URL=REDIS_URL,
         HUB_POOL_RECONCILE_INTERVAL="60",  # changes must arrive as control messages
     )

@@ -27,7 +27,9 @@ def session_cookie(username: str | None, *, is_staff: bool = True) -> bytes:
         return b""
     from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.create_user(username, password="pw", is_staff=is_staff)
+    user = get_user_model().objects.create_user(
+        username, password="pw", is_staff=is_staff, is_superuser=is_staff
+    )
     client = Client()
     client.force_login(user)
     return f"sessionid={client.cookies['sessionid'].value}".encode()
@@ -142,10 +144,13 @@ def console_settings(settings):
 @sync_to_async
 def api_token(username: str, *, is_staff: bool) -> str:
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
-    user = get_user_model().objects.create_user(username, password="pw", is_staff=is_staff)
-    return Token.objects.create(user=user).key
+    from tests.services import api_token as new_token
+
+    user = get_user_model().objects.create_user(
+        username, password="pw", is_staff=is_staff, is_superuser=is_staff
+    )
+    return new_token(user)
 
 
 def token_communicator(key: str, path: str = "/ws/console/") -> WebsocketCommunicator:
@@ -252,7 +257,7 @@ async def test_subscribe_answers_ok_then_a_snapshot_of_each_channel(console_sett
     assert "你好，小智 👋" in [m["content"] for m in everything["payload"]["messages"]]
 
     unknown = await request(
-        ws, {"id": "s5", "type": "subscribe", "payload": {"channel": "chat:no-such-device"}}
+        ws, {"id": "s5", "type": "subscribe", "payload": {"channel": "chat:999999999"}}
     )
     assert unknown["id"] == "s5" and unknown["type"] == "error"
     assert "unknown device" in unknown["payload"]["reason"]
@@ -390,7 +395,7 @@ async def test_subscriber_limit_refuses_the_next_socket_and_frees_slots(console_
 
 
 @services
-async def test_an_oversized_frame_closes_with_1009(console_settings):
+async def test_an_oversized_frame_closes_with_4413(console_settings):
     console_settings.HUB_CONSOLE_MAX_FRAME_BYTES = 256
     ws = await staff_socket()
     await ws.send_to(text_data=json.dumps({"type": "heartbeat", "payload": {"x": "汉" * 100}}))

@@ -68,6 +68,8 @@ def test_health_needs_no_login_and_is_json(client):
         "broker",
         "source_database",
         "source_readonly",
+        "pool_workers",
+        "sync_schedule",
     }
 
 

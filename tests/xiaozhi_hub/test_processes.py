@@ -10,7 +10,6 @@ import uuid
 
 import pytest
 import redis
-from django.db import connection
 from django_celery_beat.models import PeriodicTask
 from websockets.exceptions import ConnectionClosed
 
@@ -20,6 +19,7 @@ from tests.services import (
     REPO,
     bin_path,
     documented_commands,
+    hub_database_url,
     hub_env,
     start,
     start_listening,
@@ -47,9 +47,8 @@ def production_commands(port: int) -> dict[str, list[str]]:
 @pytest.fixture
 def stack(process_log_dir, settings):
     redis.Redis.from_url(REDIS_URL).flushdb()
-    db = connection.settings_dict
     env = hub_env(
-        DATABASE_URL=f"mysql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DATABASE_URL=hub_database_url(),
         REDIS_URL=REDIS_URL,
         HUB_CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         HUB_STATUS_INTERVAL="1",

@@ -14,7 +14,9 @@ from tests.services import REPO, hub_env, start_listening, stop
 CREATE_STAFF_SESSION = """
 from django.contrib.auth import get_user_model
 from django.test import Client
-user = get_user_model().objects.create_user("laptop", password="pw", is_staff=True)
+user = get_user_model().objects.create_user(
+    "laptop", password="pw", is_staff=True, is_superuser=True
+)
 client = Client()
 client.force_login(user)
 print(client.cookies["sessionid"].value)

@@ -1,4 +1,5 @@
-"""Who may use the console: staff, by session cookie or by DRF API token.
+"""Who may use the console: staff holding a console permission (permissions.py), by
+session cookie or by API token.
 
 Scripts send `Authorization: Token <key>` (browsers cannot set headers on a
 WebSocket; they use the admin session). Tokens are never accepted in the URL,
@@ -10,8 +11,10 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
-from rest_framework.authtoken.models import Token
+from knox.auth import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
+from .permissions import console_refusal
 from .protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 
 INVALID_TOKEN = "invalid token"
@@ -28,12 +31,12 @@ def token_from_header(value: bytes | str | None) -> str | None:
 
 
 def user_for_token(key: str):
-    """The active user owning an API token, or None."""
+    """The active user owning an unexpired API token, or None (the REST API's own check)."""
     try:
-        token = Token.objects.select_related("user").get(key=key)
-    except (Token.DoesNotExist, ValueError):
+        user, _ = TokenAuthentication().authenticate_credentials(key.encode())
+    except AuthenticationFailed:
         return None
-    return token.user if token.user.is_active else None
+    return user
 
 
 def refusal(user, auth_error: str | None = None) -> tuple[int, str] | None:
@@ -42,6 +45,9 @@ def refusal(user, auth_error: str | None = None) -> tuple[int, str] | None:
         return CLOSE_UNAUTHENTICATED, auth_error or "login required"
     if not user.is_staff:
         return CLOSE_FORBIDDEN, "staff only"
+    no_permission = console_refusal(user)
+    if no_permission is not None:
+        return CLOSE_FORBIDDEN, no_permission
     return None
 
 
@@ -55,4 +61,9 @@ class TokenAuthMiddleware(BaseMiddleware):
             scope = dict(scope, user=user or AnonymousUser())
             if user is None:
                 scope["console_auth_error"] = INVALID_TOKEN
+        user = scope.get("user")
+        if user is not None and user.is_authenticated:
+            # Read the permissions once (Django caches them on the user): refusal() and
+            # the session's checks then run in the event loop without a query.
+            await database_sync_to_async(user.get_all_permissions)()
         return await super().__call__(scope, receive, send)

@@ -3,6 +3,12 @@
 The protocol itself (protocol.py, session.py) is shared with the SSE
 fallback; this consumer adds what is WebSocket-specific: the handshake, close
 codes, frame size and rate limits, and the heartbeat watchdog.
+
+However a connection ends (the client closes or vanishes, the server closes
+it, a frame makes the handling fail, daphne cancels the instance), `__call__`
+ends it: the watchdog is cancelled, the fan-out left, and the subscriber slot
+released. A leaked slot stays renewed by its watchdog, and enough of them lock
+every operator out with 4429.
 """
 
 from __future__ import annotations
@@ -34,6 +40,12 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     session: ConsoleSession | None = None
     watchdog: asyncio.Task | None = None
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._end()
+
     async def connect(self) -> None:
         # Accept first, then close: a close before the handshake completes
         # reaches browsers as a bare HTTP 403 without our code and reason.
@@ -47,7 +59,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         if not await connections.claim(self.member):
             await self.close(code=p.CLOSE_TOO_MANY, reason="too many subscribers")
             return
-        self.session = ConsoleSession(self._send_text)
+        self.session = ConsoleSession(self._send_text, user)
         self.bucket = TokenBucket(rate=settings.HUB_CONSOLE_RATE, burst=settings.HUB_CONSOLE_BURST)
         self.last_heard = time.monotonic()
         await self.session.join(SYSTEM)
@@ -71,15 +83,20 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         await self._end()
 
     async def _end(self) -> None:
-        if self.watchdog is not None and self.watchdog is not asyncio.current_task():
-            self.watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.watchdog
-        self.watchdog = None
-        if self.session is not None:
-            await self.session.leave_all()
-            self.session = None
-        await connections.release(self.member)
+        """Stop the watchdog, leave the fan-out, free the slot; safe to call more than once."""
+        watchdog, self.watchdog = self.watchdog, None
+        session, self.session = self.session, None
+        member, self.member = self.member, ""
+        try:
+            if watchdog is not None and watchdog is not asyncio.current_task():
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
+            if session is not None:
+                await session.leave_all()
+        finally:
+            if member:
+                await connections.release(member)
 
     async def _heartbeat(self) -> None:
         """Send heartbeats; close a client that has been silent past the timeout."""
@@ -104,9 +121,19 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
                 await connections.refresh(self.member)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.session is None:  # refused in connect; the close is on its way
+        if self.session is None:  # refused in connect, or ending; the close is on its way
             return
         self.last_heard = time.monotonic()
+        try:
+            await self._answer(text_data, bytes_data)
+        except Exception:
+            # A bug must not cost the operator the connection (nor, before
+            # __call__ cleaned up, a leaked slot): answer and carry on.
+            logger.exception("console frame could not be handled")
+            if self.session is not None:
+                await self.session.send(p.error(None, "the server could not handle this frame"))
+
+    async def _answer(self, text_data: str | None, bytes_data: bytes | None) -> None:
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > settings.HUB_CONSOLE_MAX_FRAME_BYTES:
             await self.close(code=p.CLOSE_TOO_BIG, reason="frame too large")

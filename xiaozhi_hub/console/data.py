@@ -75,24 +75,33 @@ def sync_runs(*, limit: int = 20) -> list[dict[str, Any]]:
     return [{**run, "error": mask_text(run.get("error") or "")} for run in runs]
 
 
-def recent_messages(*, device: str | None, limit: int | None = None) -> list[dict[str, Any]]:
-    """The newest messages of one device (or of all, device=None), oldest first."""
-    limit = limit or settings.HUB_CONSOLE_SNAPSHOT_MESSAGES
+def device_detail(*, device: int | str) -> dict[str, Any]:
+    """One device by primary key (int) or identifier (str, the older `chat:<mac>`)."""
+    return chat_selectors.device_payload(_device(device))
+
+
+def _device(device: int | str) -> Device:
     try:
-        return chat_selectors.recent_messages(device=device, limit=limit)
+        if isinstance(device, int):
+            return chat_selectors.device_get(pk=device)
+        return chat_selectors.device_get(mac=device)
     except Device.DoesNotExist as exc:
         raise UnknownObject(f"unknown device {device!r}") from exc
+
+
+def recent_messages(*, device: int | str | None, limit: int | None = None) -> list[dict[str, Any]]:
+    """The newest messages of one device (or of all, device=None), oldest first."""
+    limit = limit or settings.HUB_CONSOLE_SNAPSHOT_MESSAGES
+    found = None if device is None else _device(device)
+    return chat_selectors.recent_messages(device=found, limit=limit)
 
 
 def device_list(*, search: str = "", limit: int = 200) -> list[dict[str, Any]]:
     return chat_selectors.device_list(search=search, limit=limit)
 
 
-def session_list(*, device: str) -> list[dict[str, Any]]:
-    try:
-        return chat_selectors.session_list(device=device)
-    except Device.DoesNotExist as exc:
-        raise UnknownObject(f"unknown device {device!r}") from exc
+def session_list(*, device: int | str) -> list[dict[str, Any]]:
+    return chat_selectors.session_list(device=_device(device))
 
 
 def sync_start(*, full: bool, device: str | None, session_id: str | None) -> dict[str, Any]:

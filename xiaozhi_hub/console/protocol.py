@@ -6,19 +6,23 @@ both transports accept and refuse exactly the same frames.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from xiaozhi_hub.broadcast import CHAT, HEALTH, SYNC, SYSTEM, make_frame
+from xiaozhi_hub.jsonlimits import JsonInputError, loads_limited
 
 # Close codes (documented in docs/console.md). 4000-4999 belong to applications.
 CLOSE_UNAUTHENTICATED = 4401  # no session / token
 CLOSE_FORBIDDEN = 4403  # logged in, not staff
 CLOSE_HEARTBEAT_TIMEOUT = 4408  # the client said nothing for HUB_CONSOLE_HEARTBEAT_TIMEOUT
 CLOSE_TOO_MANY = 4429  # HUB_CONSOLE_MAX_SUBSCRIBERS connections are already open
-CLOSE_TOO_BIG = 1009  # RFC 6455 "message too big": frame over HUB_CONSOLE_MAX_FRAME_BYTES
+# A frame over HUB_CONSOLE_MAX_FRAME_BYTES. Not RFC 6455's 1009: daphne refuses to
+# send codes below 3000 other than 1000 ("invalid close code") and the client saw 1011.
+CLOSE_TOO_BIG = 4413
 
 # Requests a client may send; everything else is answered with `error`.
 SUBSCRIBE = "subscribe"
@@ -31,9 +35,14 @@ REQUEST_TYPES = frozenset(
     {SUBSCRIBE, UNSUBSCRIBE, HEARTBEAT, SYNC_START, ENDPOINT_RECONNECT, ENDPOINT_CHECK}
 )
 
-# A device id as the source stores it (a MAC, usually); no spaces or control chars.
-_DEVICE = re.compile(r"^[^\s\x00-\x1f]{1,64}$")
+# A session id: no spaces or control chars.
+_SESSION = re.compile(r"^[^\s\x00-\x1f]{1,64}$")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+# A device's chat channel names it by primary key (any identifier would not always be a
+# valid name), or, the older spelling, by its MAC in the form the hub stores it.
+_DEVICE_PK = re.compile(r"^[1-9][0-9]{0,17}$")
+_CANONICAL_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+MAX_DEVICE_LENGTH = 50  # Device.mac
 MAX_ID_LENGTH = 100
 
 
@@ -59,8 +68,10 @@ def parse_frame(text: str | None) -> Request:
     if text is None:
         raise FrameError("frames must be JSON text, not binary")
     try:
-        content = json.loads(text)
-    except ValueError as exc:
+        # Nested too deep is an `error` frame, not RecursionError. The size is checked
+        # before (the socket closes with CLOSE_TOO_BIG, /console/request answers 413).
+        content = loads_limited(text, max_depth=settings.HUB_JSON_MAX_DEPTH, max_bytes=None)
+    except JsonInputError as exc:
         raise FrameError(f"invalid JSON: {exc}") from None
     if not isinstance(content, dict) or not isinstance(content.get("type"), str):
         raise FrameError('a frame is an object with a "type" string')
@@ -83,20 +94,27 @@ def parse_frame(text: str | None) -> Request:
 
 
 def subscribable(channel: Any) -> str:
-    """A channel a client may subscribe to, validated: health, sync, chat, chat:<device>."""
+    """A channel a client may subscribe to, validated: health, sync, chat, chat:<device pk>
+    (and chat:<mac> for a device whose identifier is a MAC)."""
     if not isinstance(channel, str):
         raise FrameError('subscribe needs payload {"channel": "<name>"}')
     if channel in (HEALTH, SYNC, CHAT):
         return channel
-    prefix = CHAT + ":"
-    if channel.startswith(prefix) and _DEVICE.match(channel[len(prefix) :]):
+    device = channel.removeprefix(CHAT + ":")
+    if device != channel and (_DEVICE_PK.match(device) or _CANONICAL_MAC.match(device)):
         return channel
-    raise FrameError(f"unknown channel {channel[:80]!r}; use health, sync, chat or chat:<device>")
+    raise FrameError(
+        f"unknown channel {channel[:80]!r}; use health, sync, chat or chat:<device pk>"
+    )
 
 
-def chat_device(channel: str) -> str | None:
-    """The device of a `chat:<device>` channel, None for `chat` (all devices)."""
-    return channel.split(":", 1)[1] if channel.startswith(CHAT + ":") else None
+def chat_device(channel: str) -> int | str | None:
+    """The device of a subscribable `chat:` channel: its pk (int), or the MAC of the older
+    spelling (str); None for `chat` (all devices)."""
+    if not channel.startswith(CHAT + ":"):
+        return None
+    device = channel.split(":", 1)[1]
+    return int(device) if _DEVICE_PK.match(device) else device
 
 
 def sync_arguments(payload: dict[str, Any]) -> dict[str, Any]:
@@ -119,9 +137,14 @@ def sync_arguments(payload: dict[str, Any]) -> dict[str, Any]:
             session_id = session_id or chat_id
     if not isinstance(full, bool):
         raise FrameError('"full" must be true or false')
-    for name, value in (("device", device), ("session_id", session_id)):
-        if value is not None and (not isinstance(value, str) or not _DEVICE.match(value)):
-            raise FrameError(f'"{name}" must be a short string without spaces')
+    if device is not None and (
+        not isinstance(device, str) or not device.strip() or len(device) > MAX_DEVICE_LENGTH
+    ):
+        raise FrameError(f'"device" must be a device identifier of 1 to {MAX_DEVICE_LENGTH} chars')
+    if session_id is not None and (
+        not isinstance(session_id, str) or not _SESSION.match(session_id)
+    ):
+        raise FrameError('"session_id" must be a short string without spaces')
     return {"full": full, "device": device, "session_id": session_id}
 
 

@@ -1,10 +1,13 @@
 """One console connection's state and request handling, whatever the transport.
 
 The WebSocket consumer and the SSE stream each hand a ConsoleSession a
-`send_text` coroutine. The session joins the process's fan-out for the
-channels it subscribes to, answers requests, and sends every frame through
-`send_text` in protocol order: a subscribe's `ok`, its snapshot, then the
-deltas (those arriving while the snapshot is read are held back, not lost).
+`send_text` coroutine and the connection's user. The session joins the
+process's fan-out for the channels it subscribes to, answers requests, and
+sends every frame through `send_text` in protocol order: a subscribe's `ok`,
+its snapshot, then the deltas (those arriving while the snapshot is read are
+held back, not lost). A subscribe or request the user has no permission for
+is answered with an `error` frame (permissions.py); a request that acts is
+written to the audit log.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from xiaozhi_hub.access import audit
 from xiaozhi_hub.broadcast import SYSTEM, ConsoleFrame, make_frame, now_iso
 from xiaozhi_hub.masking import mask_text
 
 from . import data
 from . import protocol as p
 from .fanout import encode, fanout
+from .permissions import request_refusal
 from .snapshots import snapshot_frame
 
 logger = logging.getLogger(__name__)
@@ -32,9 +37,14 @@ def heartbeat_frame(request_id: str | None = None) -> ConsoleFrame:
     )
 
 
+class Refused(Exception):
+    """A request the user has no permission for; the message is the reason."""
+
+
 class ConsoleSession:
-    def __init__(self, send_text: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, send_text: Callable[[str], Awaitable[None]], user) -> None:
         self.send_text = send_text
+        self.user = user
         self.channels: set[str] = set()
         self.held: list[str] | None = None  # deltas waiting for a snapshot to go out first
 
@@ -88,6 +98,9 @@ class ConsoleSession:
 
     async def _dispatch(self, request: p.Request) -> None:
         payload = request.payload
+        refused = await database_sync_to_async(request_refusal)(self.user, request)
+        if refused is not None:
+            raise Refused(refused)
         if request.type == p.HEARTBEAT:
             await self.send(heartbeat_frame(request.id))
         elif request.type == p.SUBSCRIBE:
@@ -97,28 +110,53 @@ class ConsoleSession:
             await self.leave(channel)
             await self.send(p.ok(request, {"channel": channel}, channel=channel))
         else:
-            result = await database_sync_to_async(perform)(request)
+            result = await database_sync_to_async(perform)(request, self.user)
             await self.send(p.ok(request, result))
 
 
-def perform(request: p.Request) -> dict[str, Any]:
-    """Requests that act on the hub (no subscription state); also the SSE POST endpoint's."""
+def perform(request: p.Request, user) -> dict[str, Any]:
+    """Requests that act on the hub (no subscription state); also the SSE POST endpoint's.
+
+    The caller has checked the user's permission (request_refusal); the actions
+    are written to the audit log in `user`'s name.
+    """
     payload = request.payload
     if request.type == p.SYNC_START:
-        return data.sync_start(**p.sync_arguments(payload))
+        arguments = p.sync_arguments(payload)
+        result = data.sync_start(**arguments)
+        if result.get("queued"):
+            action = f"Sync started ({audit.describe_values(arguments)})"
+            _audit(user, "chathistory.syncrun", None, "sync", action)
+        return result
     if request.type == p.ENDPOINT_RECONNECT:
-        return data.reconnect_endpoint(endpoint_id=p.endpoint_id(payload, required=True))
+        endpoint_id = p.endpoint_id(payload, required=True)
+        result = data.reconnect_endpoint(endpoint_id=endpoint_id)
+        target = f"endpoint {endpoint_id}"
+        _audit(user, "endpoints.endpoint", endpoint_id, target, "Reconnect requested")
+        return result
     if request.type == p.ENDPOINT_CHECK:
         return data.check_endpoint(endpoint_id=p.endpoint_id(payload, required=False))
     raise p.FrameError(f"{request.type} is not supported here", request.id)
 
 
-def answer(request: p.Request) -> ConsoleFrame:
-    """The one response to a request outside a subscription (sync callers: the POST endpoint)."""
+def _audit(user, model: str, object_id, object_repr: str, action: str) -> None:
+    audit.audit_action(
+        user=user,
+        model=model,
+        object_id=object_id,
+        object_repr=object_repr,
+        via=audit.VIA_CONSOLE,
+        action=action,
+    )
+
+
+def answer(request: p.Request, user) -> ConsoleFrame:
+    """The one response to a request outside a subscription (sync callers: the POST
+    endpoint, which has checked the user's permission with request_refusal)."""
     try:
         if request.type == p.HEARTBEAT:
             return heartbeat_frame(request.id)
-        return p.ok(request, perform(request))
+        return p.ok(request, perform(request, user))
     except Exception as exc:
         return failure(request, exc)
 
@@ -127,7 +165,7 @@ def failure(request: p.Request, exc: Exception) -> ConsoleFrame:
     """The error answer for a failed request (call inside `except`)."""
     if isinstance(exc, p.FrameError):
         reason = exc.reason
-    elif isinstance(exc, data.UnknownObject):
+    elif isinstance(exc, Refused | data.UnknownObject):
         reason = str(exc)
     else:  # a bug or a dependency down: the client still gets an answer
         logger.exception("console request %s failed", request.type)

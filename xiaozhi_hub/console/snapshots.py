@@ -37,11 +37,16 @@ def sync_snapshot() -> dict[str, Any]:
     }
 
 
-def chat_snapshot(*, device: str | None) -> dict[str, Any]:
-    """Raises data.UnknownObject for an unknown device: an error answer, not an empty chat."""
+def chat_snapshot(*, device: int | str | None) -> dict[str, Any]:
+    """Raises data.UnknownObject for an unknown device: an error answer, not an empty chat.
+
+    `device` is what the channel names: a primary key, or a MAC (the older spelling).
+    """
+    found = None if device is None else data.device_detail(device=device)
     return {
         **_COMPLETE,
-        "device": device,
+        "device": found["mac"] if found else None,
+        "device_pk": found["id"] if found else None,
         "messages": data.recent_messages(device=device),
         "server_time": now_iso(),
     }

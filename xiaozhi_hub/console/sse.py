@@ -5,7 +5,9 @@ the socket: `hello`, then `ok` + snapshot per requested channel, then the
 deltas of those channels and heartbeats. The stream joins the process's
 fan-out like a socket does and leaves it when the client goes away (Django
 cancels the response; `finally` cleans up).
-Requests go to POST /console/request (views.RequestView).
+Requests go to POST /console/request (views.RequestView). Permissions are the
+socket's (permissions.py): without any console permission the answer is 403,
+and so it is for a channel the user may not read, with the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from . import protocol as p
 from .auth import INVALID_TOKEN, refusal, token_from_header, user_for_token
 from .fanout import encode
 from .limits import connections
+from .permissions import subscribe_refusal
 from .session import ConsoleSession, heartbeat_frame
 
 MAX_CHANNELS = 20
@@ -46,9 +49,17 @@ def requested_channels(raw: str) -> list[str]:
     return list(dict.fromkeys(p.subscribable(name) for name in names))
 
 
+def channels_refusal(user, channels: list[str]) -> str | None:
+    for channel in channels:
+        reason = subscribe_refusal(user, channel)
+        if reason is not None:
+            return reason
+    return None
+
+
 async def events(request):
     user, auth_error = await request_user(request)
-    refused = refusal(user, auth_error)
+    refused = await database_sync_to_async(refusal)(user, auth_error)
     if refused is not None:
         code, reason = refused
         status = 401 if code == p.CLOSE_UNAUTHENTICATED else 403
@@ -57,8 +68,11 @@ async def events(request):
         channels = requested_channels(request.GET.get("channels", ""))
     except p.FrameError as exc:
         return JsonResponse(p.error(None, exc.reason), status=400)
+    reason = await database_sync_to_async(channels_refusal)(user, channels)
+    if reason is not None:
+        return JsonResponse(p.error(None, reason), status=403)
     response = StreamingHttpResponse(
-        stream(channels, user.get_username()), content_type="text/event-stream; charset=utf-8"
+        stream(channels, user), content_type="text/event-stream; charset=utf-8"
     )
     response["Cache-Control"] = "no-cache, no-store"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
@@ -69,11 +83,11 @@ def event(text: str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
-async def stream(channels: list[str], username: str) -> AsyncIterator[bytes]:
+async def stream(channels: list[str], user) -> AsyncIterator[bytes]:
     interval = settings.HUB_CONSOLE_HEARTBEAT_INTERVAL
     member = f"sse.{uuid.uuid4().hex}"
     outbox: asyncio.Queue[str] = asyncio.Queue()
-    session = ConsoleSession(outbox.put)
+    session = ConsoleSession(outbox.put, user)
     try:
         # Claimed here, not in the view: only a stream that runs can release it.
         if not await connections.claim(member):
@@ -82,7 +96,7 @@ async def stream(channels: list[str], username: str) -> AsyncIterator[bytes]:
             yield event(encode(refused))
             return
         hello = {
-            "user": username,
+            "user": user.get_username(),
             "server_time": now_iso(),
             "transport": "sse",
             "heartbeat_interval": interval,

@@ -1,4 +1,5 @@
-"""Console pages (staff only) and the request endpoint of the SSE transport.
+"""Console pages (staff with the permissions of permissions.py) and the request
+endpoint of the SSE transport.
 
 The pages render what the data side has at request time; the browser client
 (static/console/) then subscribes and keeps them live.
@@ -11,17 +12,26 @@ import threading
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from xiaozhi_hub.access.permissions import page_permissions_required
 from xiaozhi_hub.broadcast import CHAT, HEALTH, SYNC, chat_channel
 
 from . import data
 from . import protocol as p
 from .limits import TokenBucket
+from .permissions import (
+    VIEW_CHAT,
+    VIEW_SYNC,
+    ConsoleAccess,
+    console_access_required,
+    request_refusal,
+)
 from .session import answer
 
 
@@ -50,6 +60,7 @@ def _page(request, template: str, channels: tuple[str, ...], **context):
 
 
 @staff_member_required
+@console_access_required
 def dashboard(request):
     return _page(
         request, "console/dashboard.html", (HEALTH, SYNC), page="dashboard", page_title="Dashboard"
@@ -57,6 +68,7 @@ def dashboard(request):
 
 
 @staff_member_required
+@page_permissions_required(VIEW_CHAT)
 def devices(request):
     search = request.GET.get("q", "").strip()[:100]
     return _page(
@@ -71,23 +83,38 @@ def devices(request):
 
 
 @staff_member_required
-def transcript(request, device: str):
+@page_permissions_required(VIEW_CHAT)
+def transcript(request, pk: int):
+    """A device's page, by primary key: an identifier may hold any character (`a/b`)."""
     try:
-        sessions = data.session_list(device=device)
+        device = data.device_detail(device=pk)
+        sessions = data.session_list(device=pk)
     except data.UnknownObject:
-        raise Http404(f"unknown device {device!r}") from None
+        raise Http404(f"unknown device {pk}") from None
     return _page(
         request,
         "console/transcript.html",
-        (chat_channel(device),),
+        (chat_channel(pk),),
         page="devices",
-        page_title=f"Device {device}",
+        page_title=f"Device {device['alias'] or device['mac']}",
         device=device,
         sessions=sessions,
     )
 
 
 @staff_member_required
+@page_permissions_required(VIEW_CHAT)
+def transcript_by_mac(request, mac: str):
+    """The older address, /console/devices/<mac>/: sent on to the device's page."""
+    try:
+        device = data.device_detail(device=mac)
+    except data.UnknownObject:
+        raise Http404("unknown device") from None
+    return redirect("console:transcript", pk=device["id"])
+
+
+@staff_member_required
+@page_permissions_required(VIEW_SYNC)
 def sync(request):
     return _page(request, "console/sync.html", (SYNC,), page="sync", page_title="Sync")
 
@@ -99,6 +126,7 @@ class RequestView(APIView):
     endpoint:check, heartbeat). Staff by session (with CSRF) or API token.
     """
 
+    permission_classes = [ConsoleAccess]
     _buckets: dict[int, TokenBucket] = {}
     _lock = threading.Lock()
 
@@ -108,16 +136,23 @@ class RequestView(APIView):
                 p.error(None, f"rate limit: at most {settings.HUB_CONSOLE_RATE} frames/s"),
                 status=429,
             )
-        if len(request.body) > settings.HUB_CONSOLE_MAX_FRAME_BYTES:
+        try:
+            body = request.body
+        except RequestDataTooBig:  # over DATA_UPLOAD_MAX_MEMORY_SIZE: not Django's HTML 400
+            body = None
+        if body is None or len(body) > settings.HUB_CONSOLE_MAX_FRAME_BYTES:
             return Response(p.error(None, "frame too large"), status=413)
         try:
-            frame = p.parse_frame(request.body.decode("utf-8", errors="replace"))
+            frame = p.parse_frame(body.decode("utf-8", errors="replace"))
         except p.FrameError as exc:
             return Response(p.error(exc.request_id, exc.reason), status=400)
         if frame.type in (p.SUBSCRIBE, p.UNSUBSCRIBE):
             reason = "on SSE, subscribe by opening /console/events?channels=<a,b,...>"
             return Response(p.error(frame.id, reason), status=400)
-        reply = answer(frame)
+        refused = request_refusal(request.user, frame)
+        if refused is not None:
+            return Response(p.error(frame.id, refused), status=403)
+        reply = answer(frame, request.user)
         return Response(reply, status=200 if reply["type"] != "error" else 400)
 
     @classmethod

@@ -20,7 +20,7 @@ class Command(BaseCommand):
     help = "Export one device's chat history as CSV or JSON Lines, oldest first."
 
     def add_arguments(self, parser):
-        parser.add_argument("--device", required=True, help="the MAC as the source stores it")
+        parser.add_argument("--device", required=True, help="the device identifier")
         parser.add_argument("--since", type=_since, help="only messages on/after DATE")
         parser.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
         parser.add_argument("--output", help="file to write (default: stdout)")

@@ -6,16 +6,17 @@ const client = startConsole();
 const list = document.getElementById("device-list");
 const search = list.dataset.search.toLowerCase();
 
-function touch(device, message, added) {
-  let row = list.querySelector(`li[data-device="${CSS.escape(device)}"]`);
+// A device is found and linked by its primary key: its identifier may hold any character.
+function touch(device, pk, message, added) {
+  let row = list.querySelector(`li[data-device-pk="${CSS.escape(String(pk))}"]`);
   if (!row) {
     if (search && !device.toLowerCase().includes(search)) return;
     row = el(
       "li",
-      { dataset: { device } },
+      { dataset: { device, devicePk: String(pk) } },
       el(
         "a",
-        { href: `${encodeURIComponent(device)}/` },
+        { href: `${encodeURIComponent(String(pk))}/` },
         el("span", { class: "device-name" }, device),
         el("span", { class: "muted device-meta" }, device, " · ", el("span", { class: "count" }, "0"), " messages"),
         el("span", { class: "last-message" }),
@@ -37,9 +38,9 @@ function touch(device, message, added) {
 for (const time of list.querySelectorAll("time[datetime]")) if (time.dateTime) time.textContent = formatTime(time.dateTime);
 
 client.subscribe("chat", (frame) => {
-  if (frame.type !== "chat_update" || !frame.payload.device) return;
-  const messages = frame.payload.messages;
-  if (messages.length) touch(frame.payload.device, messages[messages.length - 1], messages.length);
+  const { device, device_pk: pk, messages } = frame.payload;
+  if (frame.type !== "chat_update" || pk == null) return;
+  if (messages.length) touch(device, pk, messages[messages.length - 1], messages.length);
 });
 
 client.start();

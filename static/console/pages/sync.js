@@ -55,7 +55,8 @@ client.subscribe("sync", (frame) => {
     // The source does not say how many rows are left: the bar moves with each batch.
     showProgress(`Run ${p.run_id}: ${p.rows_read} rows read, ${p.rows_written} written`, null);
   } else if (frame.type === "sync:done") {
-    if (watching) {
+    // "abandoned" closes a dead run that the new one took over: keep watching the new one.
+    if (watching && p.status !== "abandoned") {
       watching = false;
       const failed = p.status === "failed";
       showProgress(`Run ${p.run_id ?? "—"} ${p.status}: ${p.rows_read} read, ${p.rows_written} written in ${p.duration_ms} ms${failed ? ` — ${p.error}` : ""}`, 100);

@@ -1,10 +1,10 @@
-// A device's live transcript: chat:<device> snapshot, then chat_update appended as it arrives.
+// A device's live transcript: chat:<device pk> snapshot, then chat_update appended as it arrives.
 
 import { el, formatTime, startConsole } from "../ui.js";
 
 const client = startConsole();
 const list = document.getElementById("transcript");
-const device = list.dataset.device;
+const devicePk = list.dataset.devicePk; // channels name a device by its primary key
 const messages = new Map(); // id -> message; snapshots merge in, so a reconnect loses nothing
 let sessionFilter = "";
 
@@ -70,7 +70,7 @@ for (const button of document.querySelectorAll(".session-filter")) {
   });
 }
 
-client.subscribe(`chat:${device}`, (frame) => {
+client.subscribe(`chat:${devicePk}`, (frame) => {
   if (frame.type === "chat:snapshot") {
     merge(frame.payload.messages, { highlight: messages.size > 0 });
   } else if (frame.type === "chat_update") {

@@ -217,3 +217,21 @@ async def test_a_killed_child_is_restarted_after_the_first_delay_and_the_delay_r
         # reset (0.5 * f + 0.6 stays below the 2 s * f that no reset would have given).
         assert delay - TICK <= gap <= delay + 0.6, (taken, delays)
     assert replica.restarts == 3
+
+
+async def test_a_server_that_never_answers_initialize_fails_and_is_restarted(monkeypatch):
+    # Before, initialize had no deadline: the replica sat in `starting` forever.
+    monkeypatch.setattr(replica_module, "CONNECT_TIMEOUT", 1.0)
+    silent = ReplicaConfig(command="/bin/sh", args=("-c", "exec sleep 60"))
+    states: list[str] = []
+    replica = Replica(
+        0, "stdio", silent, on_state=lambda r: states.append(r.state), on_tools=_no_tools,
+        backoff_start=30.0, backoff_max=30.0,
+    )  # fmt: skip
+    replica.start()
+    try:
+        await wait_until(lambda: "restarting" in states, timeout=10)
+    finally:
+        await replica.close()
+    assert "timed out" in replica.last_error or "timeout" in replica.last_error.lower()
+    assert "ready" not in states

@@ -8,14 +8,15 @@ from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand, CommandError
 
 from xiaozhi_hub.broadcast import group_name
-from xiaozhi_hub.health import overall_status, run_checks
+from xiaozhi_hub.health import failure_reasons, overall_status, run_checks
 from xiaozhi_hub.tasks import broadcast_probe
 
 
 class Command(BaseCommand):
     help = (
-        "Check the database, channel layer, Celery broker and source database, and that "
-        "the source user cannot write."
+        "Check the database, channel layer, Celery broker and source database, that "
+        "the source user cannot write, that live pool workers hold the enabled endpoints "
+        "and that beat ticks the sync schedule."
     )
 
     def add_arguments(self, parser):
@@ -50,7 +51,11 @@ class Command(BaseCommand):
                 f"{'probe'.ljust(width)}  {self.style.SUCCESS('ok'.ljust(14))} "
                 f"round trip through worker {worker}"
             )
-        self.stdout.write(self.style.SUCCESS(f"overall: {status}"))
+        # degraded: optional checks failed; the hub serves, but not all of it works.
+        style = self.style.WARNING if status == "degraded" else self.style.SUCCESS
+        self.stdout.write(style(f"overall: {status}"))
+        for reason in failure_reasons(results):
+            self.stdout.write(f"  {reason}")
 
     async def _probe(self, timeout: float) -> str:
         layer = get_channel_layer()

@@ -1,0 +1,83 @@
+"""The hub's roles: three groups and the model permissions each holds.
+
+One place says who may do what; the data migration (migrations/0001_roles.py)
+keeps a frozen copy of these lists, and tests/access/ checks that the copy
+and this module agree. A change here needs a new data migration.
+
+Superusers hold every permission. Users, groups, API tokens and the beat
+schedule are not part of any role: only superusers manage them (a right to
+create a token for another user would be a right to become that user).
+"""
+
+from __future__ import annotations
+
+VIEWERS = "Hub viewers"
+OPERATORS = "Hub operators"
+ADMINISTRATORS = "Hub administrators"
+
+# The apps' models, as "app_label.model_name" (their default add/change/delete/view).
+ENDPOINT_MODELS = (
+    "endpoints.endpoint",
+    "endpoints.endpointevent",
+    "endpoints.endpointlivestatus",
+    "endpoints.mcpserver",
+    "endpoints.pooloptions",
+    "endpoints.poolworker",
+    "endpoints.tool",
+    "endpoints.toolcall",
+)
+CHAT_MODELS = (
+    "chathistory.agent",
+    "chathistory.chataudio",
+    "chathistory.chatmessage",
+    "chathistory.chatsession",
+    "chathistory.device",
+    "chathistory.skippedrow",
+    "chathistory.syncgap",
+    "chathistory.syncrun",
+    "chathistory.syncstate",
+)
+
+# Running a command on the worker (stdio MCP servers): its own, most dangerous right.
+RUN_COMMANDS = "endpoints.run_commands"
+
+
+def _model_permissions(models: tuple[str, ...], actions: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(
+        f"{model.split('.')[0]}.{action}_{model.split('.')[1]}"
+        for model in models
+        for action in actions
+    )
+
+
+# Read endpoints, tools, the call log, chat history and sync state; the console read-only.
+VIEWER_PERMISSIONS = _model_permissions(ENDPOINT_MODELS + CHAT_MODELS, ("view",))
+
+# Also: change endpoints (reconnect and check them too) and the pool options, enable,
+# disable and tune tools, start syncs, call a tool through the pool.
+OPERATOR_PERMISSIONS = VIEWER_PERMISSIONS + (
+    "endpoints.change_endpoint",
+    "endpoints.change_pooloptions",
+    "endpoints.change_tool",
+    "endpoints.add_toolcall",  # POST /api/tools/call
+    "chathistory.add_syncrun",  # start a sync (REST, console)
+)
+
+# Everything of both apps, the right to run commands, and the audit log.
+ADMINISTRATOR_PERMISSIONS = _model_permissions(
+    ENDPOINT_MODELS + CHAT_MODELS, ("add", "change", "delete", "view")
+) + (RUN_COMMANDS, "admin.view_logentry")
+
+ROLES: dict[str, tuple[str, ...]] = {
+    VIEWERS: VIEWER_PERMISSIONS,
+    OPERATORS: OPERATOR_PERMISSIONS,
+    ADMINISTRATORS: ADMINISTRATOR_PERMISSIONS,
+}
+
+
+def least_role_holding(permission: str) -> str | None:
+    """The first role (viewers, operators, administrators) that holds `permission`."""
+    for role, permissions in ROLES.items():
+        if permission in permissions:
+            return role
+    return None
