@@ -1,18 +1,24 @@
 # Two commands for a newcomer:  `make run`  (the hub, one process)  and  `make test`.
 # Both set up what they need first: system headers for mysqlclient, a venv
-# in .venv with the project and its dev tools, a secret key for laptop use.
+# in .venv with the project and its dev tools; `make run` also the laptop's keys.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
+# The hub's data directory, as the settings find it (HUB_DATA_DIR, default ./data).
+DATA   := $(or $(HUB_DATA_DIR),data)
+KEYS   := $(DATA)/secret_key $(DATA)/encryption_key
 
-.PHONY: run test setup lint bench backup clean
+.PHONY: run keys test setup lint bench backup clean
 
-run: $(STAMP) data/secret_key
-	@if [ -z "$$SECRET_KEY" ] && [ -z "$$SECRET_KEY_FILE" ]; then export SECRET_KEY_FILE=data/secret_key; fi; \
-	exec $(BIN)/python manage.py runhub --port $(PORT)
+# Laptop mode (no DATABASE_URL): the settings read the keys from $(DATA) by themselves,
+# in this process and in every `.venv/bin/python manage.py ...` of another terminal.
+run: $(STAMP) $(KEYS)
+	@exec $(BIN)/python manage.py runhub --port $(PORT)
+
+keys: $(KEYS)
 
 # make test COVERAGE=1 (what .ci/run calls): the same suite under coverage.py, the
 # daphne, Celery and runhub subprocesses included ([tool.coverage] in pyproject.toml).
@@ -82,10 +88,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-data/secret_key:
-	@mkdir -p data
+# Made once, readable by you only; never replaced (the encryption key opens the
+# endpoint URLs and other secrets stored in the database: keep it with the data).
+$(DATA)/secret_key:
+	@mkdir -p $(@D)
 	@umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
-	@echo "Created data/secret_key (a random SECRET_KEY for this machine)."
+	@echo "Created $@ (a random SECRET_KEY for this machine)."
+
+$(DATA)/encryption_key:
+	@mkdir -p $(@D)
+	@umask 077 && $(PYTHON) -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())" > $@
+	@echo "Created $@ (the key that encrypts secrets in the database; back it up with it)."
 
 # make bench NAME=pool  (runs bench/pool.py; see bench/README.md for the list)
 bench: $(STAMP)
@@ -154,7 +167,8 @@ else:
         target.unlink()
         fail(f"{pathlib.Path(dump).name} failed: {done.stderr.strip()}")
 print(f"backup: {target} ({target.stat().st_size} bytes)")
-print("Keep with it: SECRET_KEY (or its file), HUB_REPORT_SECRET and your env file (docs/deploy.md).")
+print("Keep with it: SECRET_KEY and HUB_ENCRYPTION_KEY (or their files; on a laptop secret_key and")
+print("encryption_key in the data directory), HUB_REPORT_SECRET and your env file (docs/deploy.md).")
 endef
 export BACKUP_PY
 

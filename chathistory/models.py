@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from xiaozhi_hub.history import RESOLUTIONS
+
 DEFAULT_SOURCE = "esp32"
 
 
@@ -231,3 +233,50 @@ class SkippedRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} #{self.source_id}: {self.reason[:60]}"
+
+
+# --- History: per-minute and per-hour counters (chathistory/history_services.py) ---------
+
+
+class SyncBucket(models.Model):
+    """The sync runs of one source that ended in one minute or hour.
+
+    `lag_max_seconds` is the worst staleness seen when a run ended: seconds
+    since the start of the newest successful run (a successful run has copied
+    what the source held when it started). NULL: no run has succeeded yet.
+    """
+
+    source = models.CharField(max_length=32, default=DEFAULT_SOURCE)
+    resolution = models.CharField(max_length=8, choices=[(r, r) for r in RESOLUTIONS])
+    start = models.DateTimeField(help_text="The bucket's first moment (UTC).")
+    runs_ok = models.PositiveIntegerField(default=0)
+    runs_failed = models.PositiveIntegerField(default=0)
+    rows_read = models.PositiveBigIntegerField(default=0)
+    rows_written = models.PositiveBigIntegerField(default=0)
+    lag_max_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "resolution", "start"], name="sync_bucket_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["resolution", "start"], name="sync_bucket_age")]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.resolution} {self.start:%Y-%m-%d %H:%M}"
+
+
+class IngestBucket(models.Model):
+    """Reports answered in one minute (UTC): stored, or refused with an error."""
+
+    start = models.DateTimeField(unique=True, help_text="The minute's first moment (UTC).")
+    accepted = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["start"]
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M} +{self.accepted} -{self.rejected}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .api import views
+from .api import history, views
 from .api.ingest import ChatReportView
 
 urlpatterns = [
@@ -38,5 +38,6 @@ urlpatterns = [
         "api/v2/sessions/<str:device_id>", views.DeviceSessionsView.as_view(), name="chat-sessions"
     ),
     path("api/v2/sync/status", views.SyncStatusView.as_view(), name="chat-sync-status"),
+    path("api/v2/sync/history", history.SyncHistoryView.as_view(), name="chat-sync-history"),
     path("api/v2/sync", views.SyncRequestView.as_view(), name="chat-sync"),
 ]

@@ -21,3 +21,21 @@ class EndpointHealthPayload(TypedDict):
 async def send_endpoint_health(status: dict[str, Any]) -> None:
     """One endpoint's status to every console subscribed to `health`."""
     await abroadcast(HEALTH, ENDPOINT_HEALTH, EndpointHealthPayload(endpoint=status))
+
+
+HEALTH_BUCKET = "health_bucket"
+
+
+class HealthBucketPayload(TypedDict):
+    # The minute buckets a worker just closed (endpoints/worker/history.py): each item is
+    # {"endpointId" | "serverId", "start", "state", "upSeconds", ...} as in the REST history.
+    resolution: str
+    bucketSeconds: int
+    worker: str
+    endpoints: list[dict[str, Any]]
+    servers: list[dict[str, Any]]
+
+
+async def send_health_bucket(payload: HealthBucketPayload) -> None:
+    """A worker's closed minute buckets to every console subscribed to `health`."""
+    await abroadcast(HEALTH, HEALTH_BUCKET, payload)

@@ -1,13 +1,16 @@
 from django.urls import path
 
 from endpoints.api import endpoint as endpoint_api
+from endpoints.api import history as history_api
 from endpoints.api import mcp_server as mcp_api
 
 urlpatterns = [
     path("api/status", endpoint_api.PoolStatusView.as_view(), name="pool-status"),
     path("api/endpoints", endpoint_api.EndpointListView.as_view(), name="endpoint-list"),
     path(
-        "api/endpoints/check", endpoint_api.EndpointCheckView.as_view(), name="endpoint-check-all"
+        "api/endpoints/check",
+        endpoint_api.EndpointCheckAllView.as_view(),
+        name="endpoint-check-all",
     ),
     path("api/endpoints/probe", endpoint_api.EndpointProbeView.as_view(), name="endpoint-probe"),
     path(
@@ -25,12 +28,22 @@ urlpatterns = [
         endpoint_api.EndpointCheckView.as_view(),
         name="endpoint-check",
     ),
+    path(
+        "api/endpoints/<int:endpoint_id>/history",
+        history_api.EndpointHistoryView.as_view(),
+        name="endpoint-history",
+    ),
     path("api/pool/options", endpoint_api.PoolOptionsView.as_view(), name="pool-options"),
     path("api/mcp-servers", mcp_api.McpServerListView.as_view(), name="mcp-server-list"),
     path(
         "api/mcp-servers/<int:server_id>",
         mcp_api.McpServerDetailView.as_view(),
         name="mcp-server-detail",
+    ),
+    path(
+        "api/mcp-servers/<int:server_id>/history",
+        history_api.McpServerHistoryView.as_view(),
+        name="mcp-server-history",
     ),
     path("api/tools", mcp_api.ToolListView.as_view(), name="tool-list"),
     path("api/tools/call", mcp_api.ToolCallView.as_view(), name="tool-call"),

@@ -250,3 +250,16 @@ def hub_database_url() -> str:
 
     db = connection.settings_dict
     return f"mysql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"
+
+
+def run_in_hub(code: str, env: dict[str, str]) -> str:
+    """Run Python `code` in `manage.py shell` with the hub's `env`; what it printed, stripped."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -53,16 +54,23 @@ class DecryptionError(Exception):
     """A stored secret that no key of the ring opens (its message holds no secret)."""
 
 
-def encryption_keys_from_env(name: str = KEY_VARIABLE) -> list[str]:
+def encryption_keys_from_env(
+    name: str = KEY_VARIABLE, *, default_file: Path | None = None
+) -> list[str]:
     """The Fernet keys in NAME (comma-separated) or NAME_FILE (one a line), newest first.
 
-    A malformed key refuses to start, naming the variable and the key's position,
-    never the key.
+    With neither set, those in `default_file` if it exists (laptop mode). A malformed
+    key refuses to start, naming where it came from and its position, never the key.
     """
-    raw = env_secret(name)
+    raw = env_secret(name, default_file=default_file)
     if raw is None:
         return []
-    source = f"{name}_FILE" if os.environ.get(f"{name}_FILE", "").strip() else name
+    if os.environ.get(f"{name}_FILE", "").strip():
+        source = f"{name}_FILE"
+    elif os.environ.get(name, "").strip():
+        source = name
+    else:
+        source = str(default_file)
     keys = [key for key in re.split(r"[,\s]+", raw) if key]
     for position, key in enumerate(keys, start=1):
         try:

@@ -83,22 +83,29 @@ def env_rate(name: str, default: str) -> str:
     return value
 
 
-def env_secret(name: str) -> str | None:
-    """A secret from NAME, or from the file named by NAME_FILE (Docker secrets)."""
+def env_secret(name: str, *, default_file: Path | None = None) -> str | None:
+    """A secret from NAME, or from the file named by NAME_FILE (Docker secrets).
+
+    With neither set, `default_file` is read if it exists (laptop mode: the keys
+    `make run` keeps in HUB_DATA_DIR). It is never created here.
+    """
     value = _raw(name)
     file_name = _raw(f"{name}_FILE")
     if value is not None and file_name is not None:
         raise ImproperlyConfigured(f"set either {name} or {name}_FILE, not both")
+    where = f"{name}_FILE points at {file_name!r}"
+    if value is None and file_name is None and default_file is not None:
+        if default_file.is_file():
+            file_name = str(default_file)
+            where = f"{name} is read from {file_name!r} (laptop mode)"
     if file_name is None:
         return value
     try:
         content = Path(file_name).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ImproperlyConfigured(
-            f"{name}_FILE points at {file_name!r}, which cannot be read: {exc.strerror}"
-        ) from None
+        raise ImproperlyConfigured(f"{where}, which cannot be read: {exc.strerror}") from None
     if not content:
-        raise ImproperlyConfigured(f"{name}_FILE points at {file_name!r}, which is empty")
+        raise ImproperlyConfigured(f"{where}, which is empty")
     return content
 
 
@@ -128,6 +135,10 @@ _MYSQL_OPTIONS = {
     # Strict mode: a value that does not fit is an error, never silently truncated.
     "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
 }
+# One SQLite file, many writers (runhub's threads, a command in another terminal): a
+# transaction takes the write lock when it begins, so a second one waits for it (up to
+# `timeout` s) instead of failing with "database is locked" when it reads, then writes.
+_SQLITE_OPTIONS = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 
 
 def env_database(name: str, *, default_sqlite: Path | None = None) -> dict | None:
@@ -157,4 +168,6 @@ def env_database(name: str, *, default_sqlite: Path | None = None) -> dict | Non
         config["OPTIONS"] = {**_MYSQL_OPTIONS, **config.get("OPTIONS", {})}
         # The test database too, whatever the server's default charset is.
         config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    else:
+        config["OPTIONS"] = {**_SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     return config

@@ -5,9 +5,11 @@ SQLite in ./data and the in-memory channel layer. With them it runs the
 production topology: MySQL, Redis as channel layer and Celery broker.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
+import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -27,12 +29,20 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("HUB_DATA_DIR", str(BASE_DIR / "data")))
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_secret("SECRET_KEY")
+# Laptop mode (no DATABASE_URL: SQLite in DATA_DIR): every process, `make run` and any
+# manage.py command in another terminal, reads the keys `make run` keeps in DATA_DIR.
+# Production sets DATABASE_URL and its own keys: there a key file is never looked for,
+# and no key is ever generated here.
+_laptop_mode = env_str("DATABASE_URL") is None
+SECRET_KEY = env_secret(
+    "SECRET_KEY", default_file=DATA_DIR / "secret_key" if _laptop_mode else None
+)
 if SECRET_KEY is None:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off; "
-            "`make run` creates one in data/secret_key for laptop use"
+            "SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off; on a laptop "
+            f"(no DATABASE_URL) `make run` creates {DATA_DIR / 'secret_key'}, "
+            "which every manage.py command then reads"
         )
     SECRET_KEY = "insecure-debug-only-key"  # noqa: S105 - DEBUG only
 
@@ -63,9 +73,13 @@ INSTALLED_APPS = [
     "knox",  # API tokens, stored hashed (xiaozhi_hub/access/tokens.py)
     "django_celery_beat",
     "axes",  # login throttling: failed admin logins lock the username + address out
+    "drf_spectacular",  # the OpenAPI schema (/api/schema/, xiaozhi_hub/api_docs.py)
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the hub itself (no CDN)
     "endpoints",
     "chathistory",
     "xiaozhi_hub.access",  # roles over both apps' permissions
+    "xiaozhi_hub.notifications",  # channels that tell operators (imports no app)
+    "xiaozhi_hub.alerts",  # rules over both apps' data; tells operators via notifications
     "xiaozhi_hub.console",  # last: it depends on both apps, nothing depends on it
 ]
 
@@ -204,6 +218,34 @@ HUB_TOOL_LOG_RATE = env_int("HUB_TOOL_LOG_RATE", 60, minimum=1)
 # Commands a stdio MCP server may run (names as typed, or full paths; exact match).
 # Empty: any. Checked whenever a stdio server is saved (admin, REST, config import).
 HUB_STDIO_ALLOWED_COMMANDS = env_list("HUB_STDIO_ALLOWED_COMMANDS", [])
+# Health history (endpoints/worker/history.py): per-minute and per-hour rollups of
+# every endpoint's and MCP server's state and pings, and of the chat sync and report
+# ingest, kept this many days. Off: the worker keeps no rollups (the benchmark's baseline).
+HUB_HISTORY_ENABLED = env_bool("HUB_HISTORY_ENABLED", True)
+HUB_HISTORY_MINUTE_DAYS = env_int("HUB_HISTORY_MINUTE_DAYS", 2, minimum=1)
+HUB_HISTORY_HOUR_DAYS = env_int("HUB_HISTORY_HOUR_DAYS", 90, minimum=1)
+
+# --- Notifications (xiaozhi_hub/notifications/, docs/notifications.md) -----------
+# The hub's address as operators open it (https://hub.example.com): links in
+# notifications are made absolute with it. Empty: they are paths.
+HUB_PUBLIC_URL = env_url("HUB_PUBLIC_URL", schemes=("http", "https")) or ""
+# Seconds one delivery attempt (an HTTP request, an SMTP session) may take.
+HUB_NOTIFY_TIMEOUT = env_int("HUB_NOTIFY_TIMEOUT", 10, minimum=1)
+# Seconds before the first retry of a failed delivery, doubled for each next one
+# (5 attempts, never more than 10 minutes apart).
+HUB_NOTIFY_RETRY_BACKOFF = env_int("HUB_NOTIFY_RETRY_BACKOFF", 15, minimum=1)
+# Email channels use Django's mail settings: EMAIL_URL (smtp://user:password@host:25,
+# smtp+tls://... for STARTTLS, smtp+ssl://... for TLS) or EMAIL_HOST and the rest.
+EMAIL_URL = env_url("EMAIL_URL", schemes=("smtp", "smtp+tls", "smtp+ssl"))
+_email = environ.Env.email_url_config(EMAIL_URL) if EMAIL_URL else {}
+EMAIL_HOST = _email.get("EMAIL_HOST") or env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT") or env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or env_secret("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS") or env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL") or env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = HUB_NOTIFY_TIMEOUT
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "xiaozhi-hub <noreply@localhost>")
 
 # --- Chat history (chathistory/) -------------------------------------------------
 # Rows per sync batch (one transaction each), and for a first backfill / full resync.
@@ -222,6 +264,11 @@ HUB_REPORT_SECRET = env_secret("HUB_REPORT_SECRET")
 HUB_KEEP_AUDIO = env_bool("HUB_KEEP_AUDIO", False)
 # Seconds between a report's time and its source row's created_at that still match.
 HUB_REPORT_MATCH_WINDOW = env_int("HUB_REPORT_MATCH_WINDOW", 10, minimum=0)
+
+# --- Alerts (xiaozhi_hub/alerts/, docs/alerts.md) ---------------------------------
+# Seconds between evaluations of the alert rules (the beat entry "alert-rules";
+# created with this interval, then edited in the admin like the sync's).
+HUB_ALERT_INTERVAL = env_int("HUB_ALERT_INTERVAL", 30, minimum=1)
 
 # --- Live console (xiaozhi_hub/console/) ----------------------------------------
 # Which transport the browser uses: auto = WebSocket, SSE after repeated failures.
@@ -247,10 +294,32 @@ if REDIS_URL:
     # and the receiving consumer dies (close 1011). Give reads headroom.
     CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [{"address": REDIS_URL, "socket_timeout": 30}]
 
+# --- Prometheus metrics (xiaozhi_hub/metrics/, docs/metrics.md) ---------------------
+# Record and publish numbers in this process (the workers' pool instrumentation too).
+HUB_METRICS_ENABLED = env_bool("HUB_METRICS_ENABLED", True)
+# Who may scrape /metrics: `Authorization: Bearer <token>` and/or client addresses in
+# these networks; both set: both needed; neither: nobody (403).
+HUB_METRICS_TOKEN = env_secret("HUB_METRICS_TOKEN")
+if HUB_METRICS_TOKEN is not None and len(HUB_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("HUB_METRICS_TOKEN must be at least 16 characters long")
+HUB_METRICS_ALLOWED_IPS = env_list("HUB_METRICS_ALLOWED_IPS", [])
+for _network in HUB_METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"HUB_METRICS_ALLOWED_IPS: {_network!r} is not an address or CIDR network"
+        ) from None
+# Seconds between a process's publishes of its numbers to Redis; a dead process's
+# numbers leave /metrics three intervals after its last publish.
+HUB_METRICS_PUBLISH_INTERVAL = env_int("HUB_METRICS_PUBLISH_INTERVAL", 10, minimum=1)
+
 REST_FRAMEWORK = {
+    # The token first: DRF answers an anonymous request 401 with the first class's
+    # WWW-Authenticate challenge ("Token"); session auth has none (DRF would say 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "knox.auth.TokenAuthentication",  # `Authorization: Token <key>`
+        "rest_framework.authentication.SessionAuthentication",
     ],
     # Staff, and the model permissions each view declares (xiaozhi_hub/access/).
     "DEFAULT_PERMISSION_CLASSES": ["xiaozhi_hub.access.permissions.HubPermissions"],
@@ -274,13 +343,40 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "xiaozhi_hub.parsers.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The OpenAPI 3 schema of every REST route (docs/api.md); Swagger UI from the sidecar.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "xiaozhi-hub API",
+    "DESCRIPTION": "Endpoint pool, upstream MCP servers and chat history (docs/api.md).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No validator badge: it would load an image from another site (the CSP refuses it).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "PREPROCESSING_HOOKS": ["xiaozhi_hub.api_schema.only_the_rest_api"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "chathistory.api.schema.add_report_endpoint",
+        "xiaozhi_hub.api_schema.add_error_responses",
+    ],
+    # The pool's and the MCP servers' load-balance strategies are one choice set.
+    "ENUM_NAME_OVERRIDES": {
+        "LoadBalanceStrategyEnum": "endpoints.pool.config.LOAD_BALANCE_STRATEGIES",
+        # A history bucket's state (up, down, partial, none): one set for every history.
+        "BucketStateEnum": "xiaozhi_hub.history.BUCKET_STATES",
+    },
 }
 
 # --- Secrets at rest and API tokens -------------------------------------------------
 # Fernet keys encrypting endpoint URLs, upstream env/headers/URLs in the database, newest
 # first (HUB_ENCRYPTION_KEY comma-separated, or HUB_ENCRYPTION_KEY_FILE one a line).
+# In laptop mode DATA_DIR/encryption_key (made by `make run`) when neither is set.
 # Empty: a key derived from SECRET_KEY, with a warning (xiaozhi_hub/crypto.py).
-HUB_ENCRYPTION_KEYS = encryption_keys_from_env("HUB_ENCRYPTION_KEY")
+HUB_ENCRYPTION_KEYS = encryption_keys_from_env(
+    "HUB_ENCRYPTION_KEY", default_file=DATA_DIR / "encryption_key" if _laptop_mode else None
+)
 # Days an API token stays valid; 0: until revoked (tokens are for scripts).
 HUB_API_TOKEN_TTL_DAYS = env_int("HUB_API_TOKEN_TTL_DAYS", 0, minimum=0)
 REST_KNOX = {
@@ -337,8 +433,8 @@ CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False
 SECURE_SSL_REDIRECT = env_bool("HUB_SSL_REDIRECT", HUB_HTTPS)
 # Called over plain HTTP from inside the deployment: the core's reports (docker
-# network, or the report mirror) and the container healthcheck.
-SECURE_REDIRECT_EXEMPT = [r"^xiaozhi/agent/", r"^api/health$"]
+# network, or the report mirror), the container healthcheck and Prometheus.
+SECURE_REDIRECT_EXEMPT = [r"^xiaozhi/agent/", r"^api/health$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("HUB_HSTS_SECONDS", 31536000 if HUB_HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HUB_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("HUB_HSTS_PRELOAD", False)

@@ -17,8 +17,10 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from ..metrics import ingest_counted
 from ..services import chat_report_ingest
 from ..sources.report import ReportError, parse_report
+from .history import ingest_history_counted
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ def _authorized(request) -> bool:
 class ChatReportView(View):
     http_method_names = ["post"]
 
+    @ingest_counted  # Prometheus: xiaozhi_hub_report_ingest_total by outcome
+    @ingest_history_counted  # accepted / rejected per minute (chathistory.IngestBucket)
     def post(self, request):
         if not settings.HUB_REPORT_SECRET:
             return _answer(

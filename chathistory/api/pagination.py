@@ -1,24 +1,16 @@
-from rest_framework.pagination import CursorPagination
+from xiaozhi_hub.pagination import HubCursorPagination
 
 
-class MessageCursorPagination(CursorPagination):
+class MessageCursorPagination(HubCursorPagination):
     """Newest first, on (created_at, id): stable while new messages keep arriving."""
 
     ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
-class SessionCursorPagination(CursorPagination):
+class SessionCursorPagination(HubCursorPagination):
     ordering = ("-id",)
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
-class DeviceCursorPagination(CursorPagination):
+class DeviceCursorPagination(HubCursorPagination):
     ordering = ("mac",)
     page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 500

@@ -15,6 +15,7 @@ from xiaozhi_hub.access import audit
 
 from .. import selectors, services
 from ..models import ChatSession, Device
+from . import schema
 from .pagination import DeviceCursorPagination, MessageCursorPagination, SessionCursorPagination
 from .serializers import (
     DeviceSerializer,
@@ -53,6 +54,7 @@ def _filters(request) -> dict:
     }
 
 
+@schema.device_list
 class DeviceListView(generics.ListAPIView):
     # The list carries each device's last message: reading it is reading chat history.
     permissions_required = {"GET": ("chathistory.view_device", "chathistory.view_chatmessage")}
@@ -63,6 +65,7 @@ class DeviceListView(generics.ListAPIView):
         return selectors.device_queryset(search=self.request.query_params.get("q", ""))
 
 
+@schema.device_history
 class DeviceHistoryView(generics.ListAPIView):
     """A device's messages (one page), grouped by session, with its statistics."""
 
@@ -90,6 +93,7 @@ class DeviceHistoryView(generics.ListAPIView):
         return Response(body)
 
 
+@schema.device_sessions
 class DeviceSessionsView(generics.ListAPIView):
     permissions_required = {"GET": ("chathistory.view_chatsession",)}
     serializer_class = SessionSerializer
@@ -99,6 +103,7 @@ class DeviceSessionsView(generics.ListAPIView):
         return selectors.session_queryset(device=_device_or_404(self.kwargs))
 
 
+@schema.session_messages
 class SessionMessagesView(generics.ListAPIView):
     permissions_required = _READ_MESSAGES
     serializer_class = MessageSerializer
@@ -125,6 +130,7 @@ class SessionMessagesView(generics.ListAPIView):
         return selectors.message_rows(messages)
 
 
+@schema.sync_status
 class SyncStatusView(APIView):
     permissions_required = _READ_SYNC
 
@@ -132,6 +138,7 @@ class SyncStatusView(APIView):
         return Response(selectors.sync_status())
 
 
+@schema.sync_request
 class SyncRequestView(APIView):
     permissions_required = {"POST": ("chathistory.add_syncrun",)}
 

@@ -11,8 +11,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import events
+from .. import events, metrics
 from ..events import SyncDonePayload
+from ..history_services import sync_run_record
 from ..models import RunStatus, SyncRun, SyncState, SyncStatus
 from .claim import Claim, claim, claim_token
 
@@ -128,6 +129,7 @@ def skipped(source: str, *, trigger: str, started: float) -> SyncResult:
         error=reason,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
+    _count(result)
     events.send_done(result.done_payload(source))
     return result
 
@@ -146,6 +148,15 @@ def record_progress(run: ClaimedRun, result: SyncResult, cursor: int) -> None:
     SyncRun.objects.filter(pk=run.record.pk).update(**_counters(result, cursor))
 
 
+def _count(result: SyncResult) -> None:
+    metrics.sync_run_counted(
+        status=result.status,
+        rows_read=result.rows_read,
+        rows_written=result.rows_written,
+        rows_skipped=result.rows_skipped,
+    )
+
+
 def finish(run: ClaimedRun, result: SyncResult) -> None:
     """Close the run and release the source in one commit, then send `sync:done`."""
     now = timezone.now()
@@ -161,4 +172,12 @@ def finish(run: ClaimedRun, result: SyncResult) -> None:
             **_counters(result, result.cursor),
         )
         run.claim.release(last_run_at=now, runs_total=F("runs_total") + 1, **outcome)
+    _count(result)
+    sync_run_record(
+        source=run.source,
+        succeeded=result.status == RunStatus.SUCCESS,
+        rows_read=result.rows_read,
+        rows_written=result.rows_written,
+        now=now,
+    )
     events.send_done(result.done_payload(run.source))

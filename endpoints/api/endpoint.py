@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from endpoints.api import endpoint_schema as schema
 from endpoints.api.common import as_400, get_or_404
 from endpoints.models import Endpoint, PoolOptions
 from endpoints.options import BY_FIELD, CONNECTION_OPTIONS
@@ -17,8 +19,9 @@ from endpoints.pool_requests.endpoint import (
     endpoint_reconnect,
 )
 from endpoints.selectors.endpoint import (
+    endpoint_config_dict,
     endpoint_detail,
-    endpoint_list,
+    endpoint_status_of,
     pool_options_get,
     pool_status,
 )
@@ -36,6 +39,7 @@ from endpoints.services.endpoint import (
 )
 from xiaozhi_hub.access import audit
 from xiaozhi_hub.masking import mask_url
+from xiaozhi_hub.pagination import HubCursorPagination, paginated_response
 
 # Model field -> JSON key of the request body, so a 400 names what the client sent.
 _KEYS = {
@@ -58,6 +62,7 @@ def _endpoint(endpoint_id: int) -> Endpoint:
     return get_or_404(Endpoint, endpoint_id, what="endpoint")
 
 
+@schema.pool_status
 class PoolStatusView(APIView):
     """GET /api/status: every endpoint's live status, in the original client's shape."""
 
@@ -67,11 +72,25 @@ class PoolStatusView(APIView):
         return Response(pool_status())
 
 
+class EndpointPagination(HubCursorPagination):
+    ordering = ("id",)
+
+
+@schema.endpoint_list
 class EndpointListView(APIView):
     permissions_required = {"GET": (_VIEW,), "POST": ("endpoints.add_endpoint",)}
+    pagination_class = EndpointPagination
 
     def get(self, request):
-        return Response(endpoint_list())
+        now = timezone.now()
+        return paginated_response(
+            self,
+            Endpoint.objects.select_related("live"),
+            lambda endpoint: {
+                **endpoint_config_dict(endpoint, now=now),
+                "status": endpoint_status_of(endpoint, now=now),
+            },
+        )
 
     def post(self, request):
         serializer = EndpointInputSerializer(data=request.data)
@@ -100,6 +119,7 @@ class EndpointListView(APIView):
         return Response(endpoint_detail(endpoint_id=endpoint.pk), status=status.HTTP_201_CREATED)
 
 
+@schema.endpoint_detail
 class EndpointDetailView(APIView):
     permissions_required = {
         "GET": (_VIEW,),
@@ -144,6 +164,7 @@ class EndpointDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@schema.endpoint_reconnect
 class EndpointReconnectView(APIView):
     permissions_required = {"POST": (_CHANGE,)}
 
@@ -161,8 +182,9 @@ class EndpointReconnectView(APIView):
         return Response({"id": endpoint_id, "reconnect": "requested"}, status=202)
 
 
+@schema.endpoint_check
 class EndpointCheckView(APIView):
-    """POST /api/endpoints/<id>/check, or /api/endpoints/check for every endpoint."""
+    """POST /api/endpoints/<id>/check: ping one endpoint now."""
 
     permissions_required = {"POST": (_CHANGE,)}
 
@@ -173,6 +195,12 @@ class EndpointCheckView(APIView):
         return Response(report, status=503 if report.get("error") else 200)
 
 
+@schema.endpoint_check_all
+class EndpointCheckAllView(EndpointCheckView):
+    """POST /api/endpoints/check: every enabled endpoint."""
+
+
+@schema.endpoint_probe
 class EndpointProbeView(APIView):
     """POST /api/endpoints/probe: one request through the load balancer, with failover."""
 
@@ -185,6 +213,7 @@ class EndpointProbeView(APIView):
         return Response(result, status=503 if result.get("error") else 200)
 
 
+@schema.pool_options
 class PoolOptionsView(APIView):
     """GET/PUT/PATCH /api/pool/options (keys as in xiaozhi.config.json, durations in ms).
 

@@ -9,17 +9,20 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from endpoints.api import mcp_server_schema as schema
 from endpoints.api.common import as_400, bool_param, get_or_404, int_param
 from endpoints.mcp_server_audit import SERVER_AUDIT_MASKS
-from endpoints.models import McpServer, Tool
+from endpoints.models import McpServer, Tool, ToolCall
 from endpoints.models.mcp_server import CALL_OUTCOMES
 from endpoints.pool_requests.tool_call import tool_call
 from endpoints.selectors.mcp_server import (
     mcp_server_detail,
-    mcp_server_list,
-    tool_calls_tail,
+    mcp_server_dict,
+    mcp_server_queryset,
+    tool_call_dict,
     tool_detail,
-    tool_list,
+    tool_dict,
+    tool_queryset,
 )
 from endpoints.serializers.mcp_server import (
     SERVER_KEYS,
@@ -39,6 +42,7 @@ from endpoints.services.mcp_server import (
 from xiaozhi_hub.access import audit
 from xiaozhi_hub.access.permissions import require
 from xiaozhi_hub.access.roles import RUN_COMMANDS
+from xiaozhi_hub.pagination import HubCursorPagination, paginated_response
 
 _SERVER_KEYS = {field: key for key, field in SERVER_KEYS.items()}
 _VIEW = "endpoints.view_mcpserver"
@@ -70,6 +74,25 @@ def _audit_server_change(request, server: McpServer, before: dict) -> None:
     )
 
 
+class McpServerPagination(HubCursorPagination):
+    ordering = ("name",)
+
+
+class ToolPagination(HubCursorPagination):
+    ordering = ("exposed_name", "id")
+
+
+class ToolCallPagination(HubCursorPagination):
+    """Newest first; with `after=<id>`, the calls since that id, oldest first (a tail -f)."""
+
+    ordering = ("-id",)
+    max_page_size = 1000
+
+    def get_ordering(self, request, queryset, view):
+        return ("id",) if request.query_params.get("after") else self.ordering
+
+
+@schema.mcp_server_list
 class McpServerListView(APIView):
     """GET/POST /api/mcp-servers (env and header values, URLs masked in every answer).
 
@@ -77,9 +100,10 @@ class McpServerListView(APIView):
     """
 
     permissions_required = {"GET": (_VIEW,), "POST": ("endpoints.add_mcpserver",)}
+    pagination_class = McpServerPagination
 
     def get(self, request):
-        return Response(mcp_server_list())
+        return paginated_response(self, mcp_server_queryset(), mcp_server_dict)
 
     def post(self, request):
         serializer = McpServerInputSerializer(data=request.data)
@@ -100,6 +124,7 @@ class McpServerListView(APIView):
         return Response(mcp_server_detail(server_id=server.pk), status=status.HTTP_201_CREATED)
 
 
+@schema.mcp_server_detail
 class McpServerDetailView(APIView):
     """GET/PATCH/DELETE /api/mcp-servers/<id>; changing a stdio server (or making one)
     also needs endpoints.run_commands."""
@@ -135,20 +160,22 @@ class McpServerDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@schema.tool_list
 class ToolListView(APIView):
     """GET /api/tools?server=<id or name>&enabled=true|false: tools with usage."""
 
     permissions_required = {"GET": ("endpoints.view_tool",)}
+    pagination_class = ToolPagination
 
     def get(self, request):
-        return Response(
-            tool_list(
-                server=request.query_params.get("server") or None,
-                enabled=bool_param(request, "enabled"),
-            )
+        tools = tool_queryset(
+            server=request.query_params.get("server") or None,
+            enabled=bool_param(request, "enabled"),
         )
+        return paginated_response(self, tools, tool_dict)
 
 
+@schema.tool_detail
 class ToolDetailView(APIView):
     permissions_required = {"GET": ("endpoints.view_tool",), "PATCH": ("endpoints.change_tool",)}
 
@@ -175,6 +202,7 @@ class ToolDetailView(APIView):
         return Response(tool_detail(tool_id=tool_id))
 
 
+@schema.tool_call
 class ToolCallView(APIView):
     """POST /api/tools/call {name, arguments, timeout?}: one worker runs it, as an endpoint would.
 
@@ -200,20 +228,23 @@ class ToolCallView(APIView):
         return Response(reply, status=503 if reply.get("poolRunning") is False else 200)
 
 
+@schema.tool_call_log
 class ToolCallLogView(APIView):
-    """GET /api/tools/calls?limit=&tool=&outcome=&after=<id>: the tail of the call log."""
+    """GET /api/tools/calls?page_size=&tool=&outcome=&after=<id>: the call log, paginated."""
 
     permissions_required = {"GET": ("endpoints.view_toolcall",)}
+    pagination_class = ToolCallPagination
 
     def get(self, request):
         outcome = request.query_params.get("outcome") or None
         if outcome is not None and outcome not in CALL_OUTCOMES:
             raise ValidationError({"outcome": [f"must be one of {', '.join(CALL_OUTCOMES)}"]})
-        return Response(
-            tool_calls_tail(
-                limit=int_param(request, "limit", default=50, maximum=1000),
-                tool=request.query_params.get("tool") or None,
-                outcome=outcome,
-                after=int_param(request, "after", default=None),
-            )
-        )
+        calls = ToolCall.objects.all()
+        if tool := request.query_params.get("tool"):
+            calls = calls.filter(tool=tool)
+        if outcome:
+            calls = calls.filter(outcome=outcome)
+        after = int_param(request, "after", default=None)
+        if after is not None:
+            calls = calls.filter(id__gt=after)
+        return paginated_response(self, calls, tool_call_dict)

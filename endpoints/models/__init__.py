@@ -1,14 +1,18 @@
-"""The endpoint app's tables, one module per domain: the endpoint pool (endpoint.py)
-and the upstream MCP servers with their tools and call log (mcp_server.py)."""
+"""The endpoint app's tables, one module per domain: the endpoint pool (endpoint.py),
+the upstream MCP servers with their tools and call log (mcp_server.py), and the
+health history of both (history.py)."""
 
 from .endpoint import Endpoint, EndpointEvent, EndpointLiveStatus, PoolOptions, PoolWorker
+from .history import EndpointHealthBucket, McpServerHealthBucket
 from .mcp_server import McpServer, Tool, ToolCall
 
 __all__ = [
     "Endpoint",
     "EndpointEvent",
+    "EndpointHealthBucket",
     "EndpointLiveStatus",
     "McpServer",
+    "McpServerHealthBucket",
     "PoolOptions",
     "PoolWorker",
     "Tool",

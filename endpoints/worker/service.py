@@ -7,8 +7,8 @@ Its loops:
   HUB_POOL_RECONCILE_INTERVAL seconds, and at once on a `reload` control
   message, build the configs of the rows it holds and `apply()` them to the
   pool (and the upstream MCP servers) when they differ from what runs;
-- writer loop: endpoint status (status.py) and the tool-call log
-  (upstream_reports.py) to the database;
+- writer loop: endpoint status (status.py), the tool-call log
+  (upstream_reports.py) and the health history (history.py) to the database;
 - control subscriber (Redis mode): handlers.py.
 """
 
@@ -30,10 +30,13 @@ from endpoints.selectors.endpoint import pool_configs_for
 from endpoints.selectors.mcp_server import upstream_configs
 from endpoints.upstreams.config import ServerConfig, ToolKey, ToolSettings
 from endpoints.upstreams.manager import UpstreamManager
+from endpoints.upstreams.records import ServerStatus
 from xiaozhi_hub.runtime import runtime
 
 from .db import DbThread
 from .handlers import ControlHandlers
+from .history import HistoryRecorder
+from .metrics import worker_metrics
 from .status import EndpointStatusWriter
 from .upstream_reports import UpstreamReports
 
@@ -79,8 +82,14 @@ class PoolWorkerService:
         self.pool: EndpointPool | None = None
         self.upstreams: UpstreamManager | None = None
         self.db = DbThread()
-        self.status = EndpointStatusWriter(db=self.db, owner=self.owner)
-        self.reports = UpstreamReports(db=self.db)
+        self.metrics = worker_metrics(self)  # Prometheus (HUB_METRICS_ENABLED)
+        self.history = (
+            HistoryRecorder(db=self.db, owner=self.owner) if settings.HUB_HISTORY_ENABLED else None
+        )
+        self.status = EndpointStatusWriter(
+            db=self.db, owner=self.owner, metrics=self.metrics, history=self.history
+        )
+        self.reports = UpstreamReports(db=self.db, metrics=self.metrics)
         self.handlers = ControlHandlers(self)
         self._wake = asyncio.Event()
         self._held: set[int] = set()
@@ -104,7 +113,7 @@ class PoolWorkerService:
             first_tools_wait=settings.HUB_FIRST_TOOLS_WAIT,
             on_tools_changed=self._tools_changed,
             on_catalog=self.reports.store_catalog,
-            on_status=self.reports.store_server_status,
+            on_status=self._server_status,
             on_call=self.reports.record_call,
         )
         self.pool = EndpointPool(
@@ -145,6 +154,8 @@ class PoolWorkerService:
             await self.upstreams.close()
             await self.status.flush(counters=True)
             await self.reports.flush_calls()
+            if self.history is not None:
+                await self.history.close()
             await self.db.call(worker_forget, name=self.owner)
             logger.info("endpoint pool worker %s stopped; leases released", self.owner)
         except Exception:
@@ -272,6 +283,11 @@ class PoolWorkerService:
             await self.upstreams.set_tool_settings(tool_settings)
             self._running_tool_settings = tool_settings
 
+    async def _server_status(self, status: ServerStatus) -> None:
+        if self.history is not None:
+            self.history.observe_server(status)
+        await self.reports.store_server_status(status)
+
     async def _tools_changed(self) -> None:
         await self.pool.notify_tools_changed()
 
@@ -286,6 +302,11 @@ class PoolWorkerService:
                 last_counters = time.monotonic()
                 await self.reports.flush_calls()
             await self.status.flush(counters=counters)
+            if self.history is not None:
+                await self.history.flush(
+                    endpoints=self.pool.endpoint_ids(),
+                    servers=[s.server_id for s in self.upstreams.server_statuses()],
+                )
 
     def summary(self) -> dict:
         """hub__status: what this worker's pool holds."""

@@ -17,14 +17,25 @@ from endpoints.services.endpoint_status import endpoint_status_store
 from xiaozhi_hub.masking import mask_text
 
 from .db import DbThread
+from .history import HistoryRecorder
+from .metrics import NO_METRICS, WorkerMetrics
 
 logger = logging.getLogger(__name__)
 
 
 class EndpointStatusWriter:
-    def __init__(self, *, db: DbThread, owner: str) -> None:
+    def __init__(
+        self,
+        *,
+        db: DbThread,
+        owner: str,
+        metrics: WorkerMetrics | None = None,
+        history: HistoryRecorder | None = None,
+    ) -> None:
         self.db = db
         self.owner = owner
+        self.history = history  # health history (history.py): every status, not throttled
+        self.metrics = metrics or NO_METRICS
         self.changed = asyncio.Event()  # set when a state change waits to be written
         self._changes: list[tuple[EndpointStatus, str]] = []
         self._dirty: dict[int, EndpointStatus] = {}
@@ -32,7 +43,10 @@ class EndpointStatusWriter:
 
     async def on_status(self, status: EndpointStatus, state_changed: bool) -> None:
         """The pool's status callback."""
+        if self.history is not None:
+            self.history.observe_endpoint(status)
         snapshot = status.snapshot()
+        self.metrics.on_status(snapshot)
         if state_changed:
             previous = self._last_state.get(snapshot.endpoint_id, "")
             self._last_state[snapshot.endpoint_id] = snapshot.state

@@ -19,6 +19,7 @@ from endpoints.services.tool_call_log import SampledCalls, tool_calls_prune, too
 from endpoints.upstreams.records import CallRecord, ServerStatus, UpstreamTool
 
 from .db import DbThread
+from .metrics import NO_METRICS, WorkerMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,9 @@ class CallLogWriter:
 
 
 class UpstreamReports:
-    def __init__(self, *, db: DbThread) -> None:
+    def __init__(self, *, db: DbThread, metrics: WorkerMetrics | None = None) -> None:
         self.db = db
+        self.metrics = metrics or NO_METRICS
         self.call_log = CallLogWriter()
         self._calls: list[CallRecord] = []
 
@@ -119,12 +121,14 @@ class UpstreamReports:
             logger.exception("could not store the tools of MCP server %s", server_id)
 
     async def store_server_status(self, status: ServerStatus) -> None:
+        self.metrics.on_server_status(status)
         try:
             await self.db.call(mcp_server_status_store, status=status)
         except Exception:
             logger.exception("could not store the status of MCP server %s", status.name)
 
     async def record_call(self, record: CallRecord) -> None:
+        self.metrics.on_call(record)
         self._calls.append(record)  # written in batches by flush_calls()
 
     async def flush_calls(self) -> None:

@@ -43,47 +43,58 @@ route                                                  method  body             
 /                                                      PATCH   -                   302    302    302    302      302    302
 /                                                      DELETE  -                   302    302    302    302      302    302
 /api/health                                            GET     -                   200|503 200|503 200|503 200|503 200|503 200|503
+/metrics                                               GET     -                   403    403    403    403      403    403
 /xiaozhi/agent/chat-history/report                     POST    {}                  401    401    401    401      401    401
-/api/status                                            GET     -                   403    403    200    200      200    200
-/api/endpoints                                         GET     -                   403    403    200    200      200    200
-/api/endpoints                                         POST    {}                  403    403    403    403      400    400
-/api/endpoints/check                                   POST    -                   403    403    403    200|503  200|503 200|503
-/api/endpoints/probe                                   POST    {"method":"x"}      403    403    403    400      400    400
-/api/endpoints/<int:endpoint_id>                       GET     -                   403    403    200    200      200    200
-/api/endpoints/<int:endpoint_id>                       PUT     {}                  403    403    403    400      400    400
-/api/endpoints/<int:endpoint_id>                       PATCH   {}                  403    403    403    200      200    200
-/api/endpoints/<int:endpoint_id>                       DELETE  -                   403    403    403    403      204    204
-/api/endpoints/<int:endpoint_id>/reconnect             POST    -                   403    403    403    202      202    202
-/api/endpoints/<int:endpoint_id>/check                 POST    -                   403    403    403    200|503  200|503 200|503
-/api/pool/options                                      GET     -                   403    403    200    200      200    200
-/api/pool/options                                      PUT     {}                  403    403    403    200      200    200
-/api/pool/options                                      PATCH   {}                  403    403    403    200      200    200
-/api/mcp-servers                                       GET     -                   403    403    200    200      200    200
-/api/mcp-servers                                       POST    {}                  403    403    403    403      400    400
-/api/mcp-servers/<int:server_id>                       GET     -                   403    403    200    200      200    200
-/api/mcp-servers/<int:server_id>                       PATCH   {}                  403    403    403    403      200    200
-/api/mcp-servers/<int:server_id>                       DELETE  -                   403    403    403    403      204    204
-/api/tools                                             GET     -                   403    403    200    200      200    200
-/api/tools/call                                        POST    {}                  403    403    403    400      400    400
-/api/tools/calls                                       GET     -                   403    403    200    200      200    200
-/api/tools/<int:tool_id>                               GET     -                   403    403    200    200      200    200
-/api/tools/<int:tool_id>                               PATCH   {}                  403    403    403    200      200    200
-/api/v2/devices                                        GET     -                   403    403    200    200      200    200
-/api/v2/devices/<int:pk>/history                       GET     -                   403    403    200    200      200    200
-/api/v2/devices/<int:pk>/sessions                      GET     -                   403    403    200    200      200    200
-/api/v2/devices/<int:pk>/sessions/<int:session_pk>/messages GET -                  403    403    200    200      200    200
-/api/v2/chat-history/<str:device_id>                   GET     -                   403    403    200    200      200    200
-/api/v2/sessions/<str:session_id>/messages             GET     -                   403    403    200    200      200    200
-/api/v2/sessions/<str:device_id>                       GET     -                   403    403    200    200      200    200
-/api/v2/sync/status                                    GET     -                   403    403    200    200      200    200
-/api/v2/sync                                           POST    {"full":"x"}        403    403    403    400      400    400
+/api/status                                            GET     -                   401    403    200    200      200    200
+/api/endpoints                                         GET     -                   401    403    200    200      200    200
+/api/endpoints                                         POST    {}                  401    403    403    403      400    400
+/api/endpoints/check                                   POST    -                   401    403    403    200|503  200|503 200|503
+/api/endpoints/probe                                   POST    {"method":"x"}      401    403    403    400      400    400
+/api/endpoints/<int:endpoint_id>                       GET     -                   401    403    200    200      200    200
+/api/endpoints/<int:endpoint_id>                       PUT     {}                  401    403    403    400      400    400
+/api/endpoints/<int:endpoint_id>                       PATCH   {}                  401    403    403    200      200    200
+/api/endpoints/<int:endpoint_id>                       DELETE  -                   401    403    403    403      204    204
+/api/endpoints/<int:endpoint_id>/reconnect             POST    -                   401    403    403    202      202    202
+/api/endpoints/<int:endpoint_id>/check                 POST    -                   401    403    403    200|503  200|503 200|503
+/api/endpoints/<int:endpoint_id>/history               GET     -                   401    403    200    200      200    200
+/api/pool/options                                      GET     -                   401    403    200    200      200    200
+/api/pool/options                                      PUT     {}                  401    403    403    200      200    200
+/api/pool/options                                      PATCH   {}                  401    403    403    200      200    200
+/api/mcp-servers                                       GET     -                   401    403    200    200      200    200
+/api/mcp-servers                                       POST    {}                  401    403    403    403      400    400
+/api/mcp-servers/<int:server_id>                       GET     -                   401    403    200    200      200    200
+/api/mcp-servers/<int:server_id>                       PATCH   {}                  401    403    403    403      200    200
+/api/mcp-servers/<int:server_id>                       DELETE  -                   401    403    403    403      204    204
+/api/mcp-servers/<int:server_id>/history               GET     -                   401    403    200    200      200    200
+/api/tools                                             GET     -                   401    403    200    200      200    200
+/api/tools/call                                        POST    {}                  401    403    403    400      400    400
+/api/tools/calls                                       GET     -                   401    403    200    200      200    200
+/api/tools/<int:tool_id>                               GET     -                   401    403    200    200      200    200
+/api/tools/<int:tool_id>                               PATCH   {}                  401    403    403    200      200    200
+/api/v2/devices                                        GET     -                   401    403    200    200      200    200
+/api/v2/devices/<int:pk>/history                       GET     -                   401    403    200    200      200    200
+/api/v2/devices/<int:pk>/sessions                      GET     -                   401    403    200    200      200    200
+/api/v2/devices/<int:pk>/sessions/<int:session_pk>/messages GET -                  401    403    200    200      200    200
+/api/v2/chat-history/<str:device_id>                   GET     -                   401    403    200    200      200    200
+/api/v2/sessions/<str:session_id>/messages             GET     -                   401    403    200    200      200    200
+/api/v2/sessions/<str:device_id>                       GET     -                   401    403    200    200      200    200
+/api/v2/sync/status                                    GET     -                   401    403    200    200      200    200
+/api/v2/sync/history                                   GET     -                   401    403    200    200      200    200
+/api/v2/sync                                           POST    {"full":"x"}        401    403    403    400      400    400
+/api/alerts                                            GET     -                   401    403    200    200      200    200
+/api/alerts/<int:alert_id>/acknowledge                 POST    -                   401    403    403    200      200    200
+/api/alerts/<int:alert_id>/silence                     POST    {}                  401    403    403    400      400    400
+/api/schema/                                           GET     -                   401    200    200    200      200    200
+/api/docs/                                             GET     -                   login  200    200    200      200    200
+/api/                                                  GET     -                   404    404    404    404      404    404
+/api/<path:unknown>                                    GET     -                   404    404    404    404      404    404
 /console/                                              GET     -                   login  403    200    200      200    200
 /console/devices/                                      GET     -                   login  403    200    200      200    200
 /console/devices/<int:pk>/                             GET     -                   login  403    200    200      200    200
 /console/devices/<str:mac>/                            GET     -                   login  403    302    302      302    302
 /console/sync/                                         GET     -                   login  403    200    200      200    200
 /console/events                                        GET     ?channels=nope      401    403    400    400      400    400
-/console/request                                       POST    {"type":"heartbeat"} 403   403    200    200      200    200
+/console/request                                       POST    {"type":"heartbeat"} 401   403    200    200      200    200
 /admin/                                                GET     -                   login  200    200    200      200    200
 /admin/endpoints/endpoint/                             GET     -                   login  403    200    200      200    200
 /admin/endpoints/endpoint/add/                         GET     -                   login  403    403    403      200    200
@@ -91,6 +102,11 @@ route                                                  method  body             
 /admin/endpoints/mcpserver/<server_id>/change/         GET     -                   login  403    200    200      200    200
 /admin/endpoints/tool/                                 GET     -                   login  403    200    200      200    200
 /admin/chathistory/chatmessage/                        GET     -                   login  403    200    200      200    200
+/admin/alerts/alert/                                   GET     -                   login  403    200    200      200    200
+/admin/alerts/alertrule/add/                           GET     -                   login  403    403    403      200    200
+/admin/notifications/notificationchannel/               GET     -                   login  403    200    200      200    200
+/admin/notifications/notificationchannel/add/           GET     -                   login  403    403    403      200    200
+/admin/notifications/notificationchannel/0/test/        POST    -                   login  403    403    403      302    302
 /admin/admin/logentry/                                 GET     -                   login  403    403    403      200    200
 /admin/auth/user/                                      GET     -                   login  403    403    403      403    200
 """
@@ -108,6 +124,9 @@ route          frame                 anon   staff  viewer operator admin  super
 /ws/console/   sync:start            -      -      error  ok       ok     ok
 /ws/console/   endpoint:reconnect    -      -      error  ok       ok     ok
 /ws/console/   endpoint:check        -      -      error  ok       ok     ok
+/ws/console/   subscribe:alerts      -      -      ok     ok       ok     ok
+/ws/console/   alert:acknowledge     -      -      error  ok       ok     ok
+/ws/console/   alert:silence         -      -      error  ok       ok     ok
 """
 
 
@@ -195,12 +214,24 @@ def world(settings):
         "device_id": MAC,
         "mac": MAC,
         "session_id": SESSION,
+        "unknown": "no/such/route",
+        "alert_id": matrix_alert().pk,
     }
+
+
+def matrix_alert():
+    """A firing alert (of a default rule, the alerts migration's) for the alert routes."""
+    from django.utils import timezone
+
+    from xiaozhi_hub.alerts.models import Alert, AlertRule
+
+    rule, _ = AlertRule.objects.get_or_create(name="matrix", defaults={"kind": "endpoint_down"})
+    return Alert.objects.create(rule=rule, subject="endpoint:1", started_at=timezone.now())
 
 
 def concrete(route: str, values: dict) -> str:
     for name, value in values.items():
-        for converter in ("int", "str", ""):
+        for converter in ("int", "str", "path", ""):
             placeholder = f"<{converter}:{name}>" if converter else f"<{name}>"
             route = route.replace(placeholder, str(value))
     assert "<" not in route, f"no value for a parameter of {route}"
@@ -301,11 +332,13 @@ async def connect(path: str, user) -> tuple[WebsocketCommunicator, dict]:
     return ws, await ws.receive_output(timeout=10)
 
 
-def frame_for(frame: str, pk: int, endpoint_id: int) -> dict:
+def frame_for(frame: str, pk: int, endpoint_id: int, alert_id: int = 0) -> dict:
     if frame.startswith("subscribe:"):
         channel = frame.split(":", 1)[1].replace("<pk>", str(pk))
         return {"id": frame, "type": "subscribe", "payload": {"channel": channel}}
     payload = {"endpointId": endpoint_id} if frame.startswith("endpoint:") else {}
+    if frame.startswith("alert:"):
+        payload = {"alert_id": alert_id, "minutes": 60}
     return {"id": frame, "type": frame, "payload": payload}
 
 
@@ -328,6 +361,7 @@ async def test_console_matrix(settings):
     await sync_to_async(ingest)(MAC, "你好", session=SESSION)
     pk = (await Device.objects.aget()).pk
     endpoint = await Endpoint.objects.acreate(name="relay", url="wss://example.org/mcp/?token=t")
+    alert = await sync_to_async(matrix_alert)()
     users = {i: await sync_to_async(make_user)(i) for i in IDENTITIES}
     wrong = []
     for identity, user in users.items():
@@ -347,7 +381,7 @@ async def test_console_matrix(settings):
                         if got != "open":
                             break
                         continue
-                    sent = frame_for(frame, pk, endpoint.pk)
+                    sent = frame_for(frame, pk, endpoint.pk, alert.pk)
                     await ws.send_to(text_data=json.dumps(sent))
                     reply = await answer_to(ws, sent["id"])
                     if reply["type"] != want:

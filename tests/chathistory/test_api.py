@@ -25,7 +25,8 @@ def history(esp32):
 
 def test_anonymous_is_rejected_and_a_token_works(client, history, django_user_model):
     for url in ("/api/v2/devices", f"/api/v2/chat-history/{MAC}", "/api/v2/sync/status"):
-        assert client.get(url).status_code in (401, 403)
+        response = client.get(url)
+        assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
     user = django_user_model.objects.create_user("ops", is_staff=True, is_superuser=True)
     response = client.get("/api/v2/devices", HTTP_AUTHORIZATION=f"Token {api_token(user)}")
     assert response.status_code == 200

@@ -36,7 +36,8 @@ ROUTES = [
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_anonymous_and_non_staff_users_are_refused(endpoint, method, path):
     url = path.format(id=endpoint.pk)
-    assert getattr(APIClient(), method)(url).status_code in (401, 403)
+    anonymous = getattr(APIClient(), method)(url)
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Token"
     user = get_user_model().objects.create_user("plain", password="pw")
     client = APIClient()
     client.force_login(user)
@@ -66,7 +67,8 @@ def test_create_read_update_delete_with_masked_urls_everywhere(staff_client):
     assert endpoint.url == url and endpoint.health_check_interval == 15.0
 
     listing = staff_client.get("/api/endpoints").json()
-    assert [e["name"] for e in listing] == ["relay"]
+    assert [e["name"] for e in listing["results"]] == ["relay"]
+    assert listing["results"][0]["url"] == "ws://127.0.0.1:8004/mcp/?token=***"
     # PATCH: only what is sent; null clears an override.
     response = staff_client.patch(
         f"/api/endpoints/{endpoint.pk}",

@@ -131,7 +131,7 @@ def test_the_rest_api_shows_that_calls_were_sampled(calc, django_user_model):
     )
     client = APIClient()
     client.force_login(admin)
-    newest = client.get("/api/tools/calls", {"limit": 1}).json()[0]
+    newest = client.get("/api/tools/calls", {"page_size": 1}).json()["results"][0]
     window = json.loads(newest["arguments"])["sampled"]
     assert window["calls"] == 7 and window["first"] <= window["last"]
     assert (

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -22,10 +21,10 @@ from endpoints.models import Endpoint
 from tests.endpoints.conftest import SECRET_MARK, secret_token, wait_until
 from tests.services import (
     REDIS_URL,
-    REPO,
     bin_path,
     hub_database_url,
     hub_env,
+    run_in_hub,
     start,
     start_listening,
     stop,
@@ -88,15 +87,7 @@ def runhub_with_api(tmp_path, log_path):
         lambda port: [sys.executable, "manage.py", "runhub", "--port", str(port)], env, log_path
     )
     try:
-        key = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-v", "0", "-c", CREATE_TOKEN],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout.strip()
+        key = run_in_hub(CREATE_TOKEN, env)
         yield Api(port, key)
     finally:
         took, clean = stop(hub, timeout=15)

@@ -39,7 +39,8 @@ def server():
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_anonymous_and_non_staff_users_are_refused(server, method, path):
     url = path.format(server=server.pk, tool=server.tools.get().pk)
-    assert getattr(APIClient(), method)(url).status_code in (401, 403)
+    anonymous = getattr(APIClient(), method)(url)
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Token"
     client = APIClient()
     client.force_login(get_user_model().objects.create_user("plain", password="pw"))
     assert getattr(client, method)(url).status_code == 403
@@ -117,13 +118,16 @@ def test_bad_servers_get_a_400_naming_the_field(staff_client, body, key, fragmen
 def test_tools_list_filters_and_patch(staff_client, server):
     other = stdio_server()
     other.tools.create(upstream_name="add", exposed_name="calc__add", enabled=False)
-    tools = staff_client.get("/api/tools").json()
+    tools = staff_client.get("/api/tools").json()["results"]
     assert [t["name"] for t in tools] == ["calc__add", "web__search"]
     assert tools[1]["usageCount"] == 3 and tools[1]["effectiveTimeout"] == 30.0
-    assert [t["name"] for t in staff_client.get("/api/tools?server=web").json()] == ["web__search"]
-    by_id = staff_client.get(f"/api/tools?server={other.pk}").json()
-    assert [t["name"] for t in by_id] == ["calc__add"]
-    assert [t["name"] for t in staff_client.get("/api/tools?enabled=false").json()] == ["calc__add"]
+
+    def names(query: str) -> list[str]:
+        return [t["name"] for t in staff_client.get(f"/api/tools?{query}").json()["results"]]
+
+    assert names("server=web") == ["web__search"]
+    assert names(f"server={other.pk}") == ["calc__add"]
+    assert names("enabled=false") == ["calc__add"]
     assert staff_client.get("/api/tools?enabled=maybe").status_code == 400
 
     tool = Tool.objects.get(exposed_name="web__search")
@@ -204,14 +208,16 @@ def test_call_log_tail(staff_client):
         + [ToolCall(tool="calc__add", outcome="timeout", error="no answer")]
     )
     ids = list(ToolCall.objects.order_by("id").values_list("id", flat=True))
-    body = staff_client.get("/api/tools/calls?limit=2").json()
-    assert [c["id"] for c in body] == [ids[5], ids[4]]
+    body = staff_client.get("/api/tools/calls?page_size=2").json()
+    assert [c["id"] for c in body["results"]] == [ids[5], ids[4]]
+    older = staff_client.get(body["next"]).json()  # the next page: older calls
+    assert [c["id"] for c in older["results"]] == [ids[3], ids[2]]
     body = staff_client.get(f"/api/tools/calls?after={ids[3]}").json()
-    assert [c["id"] for c in body] == [ids[4], ids[5]]
+    assert [c["id"] for c in body["results"]] == [ids[4], ids[5]]
     body = staff_client.get("/api/tools/calls?outcome=timeout&tool=calc__add").json()
-    assert [(c["tool"], c["error"]) for c in body] == [("calc__add", "no answer")]
+    assert [(c["tool"], c["error"]) for c in body["results"]] == [("calc__add", "no answer")]
     assert staff_client.get("/api/tools/calls?outcome=meh").status_code == 400
-    assert staff_client.get("/api/tools/calls?limit=x").status_code == 400
+    assert staff_client.get("/api/tools/calls?after=x").status_code == 400
 
 
 def test_a_name_clash_is_shown_on_the_tool_that_is_not_offered(staff_client):
@@ -223,7 +229,7 @@ def test_a_name_clash_is_shown_on_the_tool_that_is_not_offered(staff_client):
         server_id=server.pk,
         tools=[UpstreamTool("weather.get", "a", schema), UpstreamTool("weather:get", "b", schema)],
     )
-    tools = {t["upstreamName"]: t for t in staff_client.get("/api/tools").json()}
+    tools = {t["upstreamName"]: t for t in staff_client.get("/api/tools").json()["results"]}
     assert tools["weather.get"]["name"] == tools["weather:get"]["name"] == "calc__weather_get"
     assert tools["weather.get"]["shadowedBy"] is None
     assert tools["weather:get"]["shadowedBy"] == "weather.get"

@@ -87,11 +87,11 @@ def test_runhub_serves_upstream_tools_and_applies_tool_changes_live(
 
         # Disable a tool over REST: the peer is notified and no longer sees it.
         wait_until(
-            lambda: any(t["name"] == "calc__add" for t in api("GET", "/api/tools")[1]),
+            lambda: any(t["name"] == "calc__add" for t in api("GET", "/api/tools")[1]["results"]),
             timeout=10,
             message="the tool catalog never reached the database",
         )
-        tools = api("GET", "/api/tools")[1]
+        tools = api("GET", "/api/tools")[1]["results"]
         add = next(t for t in tools if t["name"] == "calc__add")
         before = list_changed_count(connection)
         code, body = api("PATCH", f"/api/tools/{add['id']}", {"enabled": False})
@@ -111,7 +111,7 @@ def test_runhub_serves_upstream_tools_and_applies_tool_changes_live(
 
         # The log has the peer's calls (with its endpoint) and the test call.
         def logged() -> list[dict]:
-            return api("GET", "/api/tools/calls?limit=20")[1]
+            return api("GET", "/api/tools/calls?page_size=20")[1]["results"]
 
         # The worker writes the log in batches (about once a second): wait for all three.
         expected = {("calc__add", "ok"), ("calc__add", "not_found"), ("calc__echo", "ok")}
@@ -124,7 +124,7 @@ def test_runhub_serves_upstream_tools_and_applies_tool_changes_live(
         peer_call = next(e for e in entries if e["tool"] == "calc__add" and e["outcome"] == "ok")
         assert peer_call["endpointId"] == endpoint_id
         code, tools = api("GET", "/api/tools?server=calc")
-        add = next(t for t in tools if t["name"] == "calc__add")
+        add = next(t for t in tools["results"] if t["name"] == "calc__add")
         assert add["usageCount"] == 1 and add["lastUsedAt"], add  # the refused call is not a use
     log = (process_log_dir / "runhub-upstream.log").read_text()
     assert SECRET_MARK not in log

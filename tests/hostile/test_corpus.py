@@ -32,12 +32,17 @@ MAC = "aa:bb:cc:00:00:01"
 TIMEOUT = 60  # seconds for one answer: bodies of megabytes on a busy CI machine
 
 
+# Counting a refused report is the point of the ingest history: not "stored".
+COUNTERS = {"chathistory.IngestBucket"}
+
+
 def hub_rows() -> dict[str, list[dict]]:
     """Every row of the hub's two apps: equal before and after means nothing was stored."""
     return {
         model._meta.label: list(model.objects.order_by("pk").values())
         for label in ("chathistory", "endpoints")
         for model in apps.get_app_config(label).get_models()
+        if model._meta.label not in COUNTERS
     }
 
 

@@ -33,12 +33,13 @@ def superuser(username: str = "root"):
 
 
 def status_with(key: str) -> int:
-    """200 when the key authenticates; 401 when it is refused as a token."""
+    """200 when the key authenticates; 401 (with the challenge) when it is refused."""
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = client.get(API)
-    if response.status_code == 403 and response.json()["detail"] == "Invalid token.":
-        return 401  # DRF says 403 when the first authenticator (the session) has no challenge
+    if response.status_code == 401:
+        assert response.json()["detail"] == "Invalid token."
+        assert response["WWW-Authenticate"] == "Token"
     return response.status_code
 
 

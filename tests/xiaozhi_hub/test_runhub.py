@@ -9,7 +9,7 @@ import sys
 import urllib.request
 
 from tests.livesocket import next_frame, open_console
-from tests.services import REPO, hub_env, start_listening, stop
+from tests.services import REPO, hub_env, run_in_hub, start_listening, stop
 
 CREATE_STAFF_SESSION = """
 from django.contrib.auth import get_user_model
@@ -55,15 +55,7 @@ def test_runhub_serves_health_and_console_broadcasts_and_stops_on_sigterm(
         assert body["checks"]["database"]["detail"].startswith("sqlite")
         assert body["checks"]["channel_layer"]["detail"] == "in-memory (one process)"
 
-        session = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-v", "0", "-c", CREATE_STAFF_SESSION],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout.strip()
+        session = run_in_hub(CREATE_STAFF_SESSION, env)
 
         async def receive_scheduled_broadcast():
             ws = await open_console(port, session)

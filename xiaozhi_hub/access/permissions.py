@@ -57,7 +57,8 @@ class HubPermissions(BasePermission):
     the view handles but does not list is refused (closed by default), and so is
     every method of a view that declares nothing. As on the admin and the
     console, the account must also have staff status. Anonymous requests get
-    DRF's "Authentication credentials were not provided." (403).
+    DRF's "Authentication credentials were not provided." as a 401 with
+    `WWW-Authenticate: Token` (the token authentication comes first).
     """
 
     message = "permission denied"

@@ -19,8 +19,10 @@ ADMINISTRATORS = "Hub administrators"
 ENDPOINT_MODELS = (
     "endpoints.endpoint",
     "endpoints.endpointevent",
+    "endpoints.endpointhealthbucket",  # health history (endpoints/migrations/0005)
     "endpoints.endpointlivestatus",
     "endpoints.mcpserver",
+    "endpoints.mcpserverhealthbucket",  # health history (endpoints/migrations/0005)
     "endpoints.pooloptions",
     "endpoints.poolworker",
     "endpoints.tool",
@@ -32,11 +34,18 @@ CHAT_MODELS = (
     "chathistory.chatmessage",
     "chathistory.chatsession",
     "chathistory.device",
+    "chathistory.ingestbucket",  # history (chathistory/migrations/0003)
     "chathistory.skippedrow",
+    "chathistory.syncbucket",  # history (chathistory/migrations/0003)
     "chathistory.syncgap",
     "chathistory.syncrun",
     "chathistory.syncstate",
 )
+
+# The alert rules and alerts (xiaozhi_hub/alerts/; its migration 0001 gives the roles these).
+ALERT_MODELS = ("alerts.alert", "alerts.alertrule")
+# Where notifications go (xiaozhi_hub/notifications/; its migration 0001 gives the roles these).
+NOTIFICATION_MODELS = ("notifications.notificationchannel",)
 
 # Running a command on the worker (stdio MCP servers): its own, most dangerous right.
 RUN_COMMANDS = "endpoints.run_commands"
@@ -51,7 +60,9 @@ def _model_permissions(models: tuple[str, ...], actions: tuple[str, ...]) -> tup
 
 
 # Read endpoints, tools, the call log, chat history and sync state; the console read-only.
-VIEWER_PERMISSIONS = _model_permissions(ENDPOINT_MODELS + CHAT_MODELS, ("view",))
+VIEWER_PERMISSIONS = _model_permissions(
+    ENDPOINT_MODELS + CHAT_MODELS + ALERT_MODELS + NOTIFICATION_MODELS, ("view",)
+)
 
 # Also: change endpoints (reconnect and check them too) and the pool options, enable,
 # disable and tune tools, start syncs, call a tool through the pool.
@@ -61,11 +72,13 @@ OPERATOR_PERMISSIONS = VIEWER_PERMISSIONS + (
     "endpoints.change_tool",
     "endpoints.add_toolcall",  # POST /api/tools/call
     "chathistory.add_syncrun",  # start a sync (REST, console)
+    "alerts.change_alert",  # acknowledge and silence alerts (admin, REST, console)
 )
 
 # Everything of both apps, the right to run commands, and the audit log.
 ADMINISTRATOR_PERMISSIONS = _model_permissions(
-    ENDPOINT_MODELS + CHAT_MODELS, ("add", "change", "delete", "view")
+    ENDPOINT_MODELS + CHAT_MODELS + ALERT_MODELS + NOTIFICATION_MODELS,
+    ("add", "change", "delete", "view"),
 ) + (RUN_COMMANDS, "admin.view_logentry")
 
 ROLES: dict[str, tuple[str, ...]] = {

@@ -19,11 +19,20 @@ from chathistory.services import sync_request
 from endpoints.models import Endpoint
 from endpoints.pool_requests.endpoint import endpoint_check_health, endpoint_reconnect
 from endpoints.selectors.endpoint import endpoint_status_list
+from endpoints.selectors.history import health_overview
+from endpoints.selectors.mcp_server import mcp_server_list
+from xiaozhi_hub.alerts import selectors as alert_selectors
+from xiaozhi_hub.alerts import services as alert_services
+from xiaozhi_hub.alerts.models import Alert
 from xiaozhi_hub.masking import mask_text, mask_url
 
 
 class UnknownObject(LookupError):
-    """An unknown device or endpoint id (the apps' DoesNotExist); the message says which."""
+    """An unknown device, endpoint or alert id (the apps' DoesNotExist); the message says which."""
+
+
+# An alert action its state does not allow (acknowledging a closed alert, a bad duration).
+ActionRefused = alert_services.AlertActionError
 
 
 def _masked_endpoint(status: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +50,27 @@ def _masked_endpoint(status: dict[str, Any]) -> dict[str, Any]:
 
 def endpoint_statuses() -> list[dict[str, Any]]:
     return [_masked_endpoint(row) for row in endpoint_status_list()]
+
+
+def health_history() -> dict[str, Any]:
+    """The cards' heartbeat bars and uptime (endpoints and MCP servers, by id)."""
+    return health_overview()
+
+
+# What the dashboard shows of an MCP server: its state, not its configuration.
+_SERVER_KEYS = ("id", "name", "transport", "enabled", "state", "toolCount", "toolsEnabled")
+
+
+def mcp_server_statuses() -> list[dict[str, Any]]:
+    return [
+        {
+            **{key: server[key] for key in _SERVER_KEYS},
+            "target": mask_text(server["target"]),
+            "lastError": mask_text(server["lastError"] or ""),
+            "statusUpdatedAt": server["statusUpdatedAt"],
+        }
+        for server in mcp_server_list()
+    ]
 
 
 def reconnect_endpoint(*, endpoint_id: int) -> dict[str, Any]:
@@ -109,3 +139,26 @@ def sync_start(*, full: bool, device: str | None, session_id: str | None) -> dic
         return dict(sync_request(full=full, device=device, session_id=session_id))
     except Device.DoesNotExist as exc:
         raise UnknownObject(f"unknown device {device!r}") from exc
+
+
+# --- alerts (snake_case, like the chat family) ----------------------------------------
+
+
+def alerts_snapshot() -> list[dict[str, Any]]:
+    return alert_selectors.alerts_snapshot()
+
+
+def acknowledge_alert(*, alert_id: int, user) -> dict[str, Any]:
+    try:
+        alert = alert_services.alert_acknowledge(alert_id=alert_id, user=user)
+    except Alert.DoesNotExist as exc:
+        raise UnknownObject(f"unknown alert {alert_id}") from exc
+    return {"alert": alert_selectors.alert_payload(alert)}
+
+
+def silence_alert(*, alert_id: int, minutes: Any) -> dict[str, Any]:
+    try:
+        alert = alert_services.alert_silence(alert_id=alert_id, minutes=minutes)
+    except Alert.DoesNotExist as exc:
+        raise UnknownObject(f"unknown alert {alert_id}") from exc
+    return {"alert": alert_selectors.alert_payload(alert)}

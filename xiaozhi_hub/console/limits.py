@@ -14,6 +14,7 @@ import logging
 import time
 import weakref
 
+import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
@@ -127,3 +128,17 @@ class ConnectionRegistry:
 
 
 connections = ConnectionRegistry()
+
+
+def open_connections() -> int:
+    """Console connections open now: across the web processes (Redis), else this one's.
+
+    For /metrics, which runs in a worker thread of any web process: a plain Redis client.
+    """
+    if not settings.REDIS_URL:
+        return len(connections.local)
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=3)
+    try:
+        return client.zcount(registry_key(), time.time(), "+inf")
+    finally:
+        client.close()

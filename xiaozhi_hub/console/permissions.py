@@ -17,6 +17,7 @@ from xiaozhi_hub.access.permissions import (
     refusal_reason,
 )
 from xiaozhi_hub.access.roles import least_role_holding
+from xiaozhi_hub.alerts.events import ALERTS
 from xiaozhi_hub.broadcast import CHAT, HEALTH, SYNC
 
 from . import protocol as p
@@ -24,13 +25,18 @@ from . import protocol as p
 VIEW_HEALTH = "endpoints.view_endpoint"
 VIEW_CHAT = "chathistory.view_chatmessage"
 VIEW_SYNC = "chathistory.view_syncrun"
+VIEW_ALERTS = "alerts.view_alert"
 
-CHANNEL_PERMISSIONS = {HEALTH: VIEW_HEALTH, CHAT: VIEW_CHAT, SYNC: VIEW_SYNC}
+CHANNEL_PERMISSIONS = {HEALTH: VIEW_HEALTH, CHAT: VIEW_CHAT, SYNC: VIEW_SYNC, ALERTS: VIEW_ALERTS}
+# Opening the console needs one of these; the alerts channel alone does not open it.
+CONSOLE_PERMISSIONS = (VIEW_HEALTH, VIEW_CHAT, VIEW_SYNC)
 
 REQUEST_PERMISSIONS = {
     p.SYNC_START: "chathistory.add_syncrun",
     p.ENDPOINT_RECONNECT: "endpoints.change_endpoint",
     p.ENDPOINT_CHECK: "endpoints.change_endpoint",
+    p.ALERT_ACKNOWLEDGE: "alerts.change_alert",
+    p.ALERT_SILENCE: "alerts.change_alert",
 }
 
 
@@ -41,7 +47,7 @@ def channel_permission(channel: str) -> str:
 
 def console_refusal(user) -> str | None:
     """None when `user` may open the console (holds any channel's permission)."""
-    needed = sorted(set(CHANNEL_PERMISSIONS.values()))
+    needed = sorted(CONSOLE_PERMISSIONS)
     missing = missing_permissions(user, needed)
     if len(missing) < len(needed):
         return None

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
+from xiaozhi_hub.alerts.events import ALERTS
 from xiaozhi_hub.broadcast import CHAT, HEALTH, SYNC, SYSTEM, make_frame
 from xiaozhi_hub.jsonlimits import JsonInputError, loads_limited
 
@@ -31,8 +32,19 @@ HEARTBEAT = "heartbeat"
 SYNC_START = "sync:start"
 ENDPOINT_RECONNECT = "endpoint:reconnect"
 ENDPOINT_CHECK = "endpoint:check"
+ALERT_ACKNOWLEDGE = "alert:acknowledge"
+ALERT_SILENCE = "alert:silence"
 REQUEST_TYPES = frozenset(
-    {SUBSCRIBE, UNSUBSCRIBE, HEARTBEAT, SYNC_START, ENDPOINT_RECONNECT, ENDPOINT_CHECK}
+    {
+        SUBSCRIBE,
+        UNSUBSCRIBE,
+        HEARTBEAT,
+        SYNC_START,
+        ENDPOINT_RECONNECT,
+        ENDPOINT_CHECK,
+        ALERT_ACKNOWLEDGE,
+        ALERT_SILENCE,
+    }
 )
 
 # A session id: no spaces or control chars.
@@ -95,16 +107,16 @@ def parse_frame(text: str | None) -> Request:
 
 def subscribable(channel: Any) -> str:
     """A channel a client may subscribe to, validated: health, sync, chat, chat:<device pk>
-    (and chat:<mac> for a device whose identifier is a MAC)."""
+    (and chat:<mac> for a device whose identifier is a MAC), alerts."""
     if not isinstance(channel, str):
         raise FrameError('subscribe needs payload {"channel": "<name>"}')
-    if channel in (HEALTH, SYNC, CHAT):
+    if channel in (HEALTH, SYNC, CHAT, ALERTS):
         return channel
     device = channel.removeprefix(CHAT + ":")
     if device != channel and (_DEVICE_PK.match(device) or _CANONICAL_MAC.match(device)):
         return channel
     raise FrameError(
-        f"unknown channel {channel[:80]!r}; use health, sync, chat or chat:<device pk>"
+        f"unknown channel {channel[:80]!r}; use health, sync, chat, chat:<device pk> or alerts"
     )
 
 
@@ -158,6 +170,14 @@ def endpoint_id(payload: dict[str, Any], *, required: bool) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise FrameError('"endpointId" must be a positive integer')
+    return value
+
+
+def alert_id(payload: dict[str, Any]) -> int:
+    """The alert of an alert:* request: `alert_id` (snake_case, like the alerts channel)."""
+    value = payload.get("alert_id")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FrameError('"alert_id" must be a positive integer')
     return value
 
 

@@ -136,7 +136,24 @@ def perform(request: p.Request, user) -> dict[str, Any]:
         return result
     if request.type == p.ENDPOINT_CHECK:
         return data.check_endpoint(endpoint_id=p.endpoint_id(payload, required=False))
+    if request.type in (p.ALERT_ACKNOWLEDGE, p.ALERT_SILENCE):
+        return _alert_action(request, user)
     raise p.FrameError(f"{request.type} is not supported here", request.id)
+
+
+def _alert_action(request: p.Request, user) -> dict[str, Any]:
+    alert_id = p.alert_id(request.payload)
+    try:
+        if request.type == p.ALERT_ACKNOWLEDGE:
+            result, action = data.acknowledge_alert(alert_id=alert_id, user=user), "Acknowledged"
+        else:
+            minutes = request.payload.get("minutes")
+            result = data.silence_alert(alert_id=alert_id, minutes=minutes)
+            action = f"Silenced for {minutes} min" if minutes else "Silence lifted"
+    except data.ActionRefused as exc:
+        raise p.FrameError(str(exc), request.id) from None
+    _audit(user, "alerts.alert", alert_id, f"alert {alert_id}", action)
+    return result
 
 
 def _audit(user, model: str, object_id, object_repr: str, action: str) -> None:

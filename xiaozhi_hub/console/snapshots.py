@@ -16,6 +16,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from xiaozhi_hub.alerts.events import ALERTS
 from xiaozhi_hub.broadcast import HEALTH, SYNC, ConsoleFrame, make_frame, now_iso
 
 from . import data
@@ -25,7 +26,13 @@ _COMPLETE = {"available": True, "detail": ""}
 
 
 def health_snapshot() -> dict[str, Any]:
-    return {**_COMPLETE, "endpoints": data.endpoint_statuses(), "serverTime": now_iso()}
+    return {
+        **_COMPLETE,
+        "endpoints": data.endpoint_statuses(),
+        "servers": data.mcp_server_statuses(),  # upstream MCP servers: state, tools, error
+        "history": data.health_history(),  # heartbeat bars and uptime (health_bucket: live)
+        "serverTime": now_iso(),
+    }
 
 
 def sync_snapshot() -> dict[str, Any]:
@@ -52,12 +59,19 @@ def chat_snapshot(*, device: int | str | None) -> dict[str, Any]:
     }
 
 
+def alerts_snapshot() -> dict[str, Any]:
+    """Firing alerts and those resolved in the last 24 hours (snake_case, like chat)."""
+    return {"alerts": data.alerts_snapshot(), "server_time": now_iso()}
+
+
 async def snapshot_frame(channel: str) -> ConsoleFrame:
     """The snapshot frame of a subscribable channel (protocol.subscribable)."""
     if channel == HEALTH:
         kind, payload = "health:snapshot", await database_sync_to_async(health_snapshot)()
     elif channel == SYNC:
         kind, payload = "sync:snapshot", await database_sync_to_async(sync_snapshot)()
+    elif channel == ALERTS:
+        kind, payload = "alerts:snapshot", await database_sync_to_async(alerts_snapshot)()
     else:
         device = p.chat_device(channel)
         kind, payload = "chat:snapshot", await database_sync_to_async(chat_snapshot)(device=device)

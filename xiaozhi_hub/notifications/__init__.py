@@ -1,0 +1,1 @@
+"""Notification channels: where the hub tells operators that something happened."""
