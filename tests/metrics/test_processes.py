@@ -117,6 +117,7 @@ def test_celery_workers_numbers_in_one_scrape_and_a_killed_workers_leave_after_t
         wait_until(
             lambda: (
                 values(scraped(), "xiaozhi_hub_tool_calls_total", outcome="not_found")
+                and values(scraped(), "xiaozhi_hub_tool_calls_total", tool="hub__echo")
                 and all(rtt_counts(scraped(), name) for name in tokens)
             ),
             timeout=15,
