@@ -7,15 +7,22 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
+# pytest-xdist workers for `make test` (TEST_WORKERS=0: one process, no xdist).
+TEST_WORKERS ?= 2
+PYTEST := -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal)
 # The hub's data directory, as the settings find it (HUB_DATA_DIR, default ./data).
 DATA   := $(or $(HUB_DATA_DIR),data)
 KEYS   := $(DATA)/secret_key $(DATA)/encryption_key
+# The interface's translations: locale/<lang>/LC_MESSAGES/*.po are kept in the repository,
+# the .mo files Django reads are compiled from them (and again whenever a .po changes).
+PO     := $(wildcard locale/*/LC_MESSAGES/*.po)
+MO     := $(PO:.po=.mo)
 
-.PHONY: run keys test setup lint bench backup clean
+.PHONY: run keys test setup lint bench backup clean messages
 
 # Laptop mode (no DATABASE_URL): the settings read the keys from $(DATA) by themselves,
 # in this process and in every `.venv/bin/python manage.py ...` of another terminal.
-run: $(STAMP) $(KEYS)
+run: $(STAMP) $(MO) $(KEYS)
 	@exec $(BIN)/python manage.py runhub --port $(PORT)
 
 keys: $(KEYS)
@@ -24,11 +31,11 @@ keys: $(KEYS)
 # daphne, Celery and runhub subprocesses included ([tool.coverage] in pyproject.toml).
 # A failing pytest fails it first (exit 5, no tests, too); then a total below
 # fail_under. It ends with the least covered files and the total; htmlcov/ has the lines.
-test: $(STAMP)
+test: $(STAMP) $(MO)
 ifeq ($(COVERAGE),1)
 	$(BIN)/coverage erase
-	@echo "$(BIN)/coverage run -m pytest $(PYTEST_ARGS)"; \
-	status=0; $(BIN)/coverage run -m pytest $(PYTEST_ARGS) || status=$$?; \
+	@echo "$(BIN)/coverage run $(PYTEST) $(PYTEST_ARGS)"; \
+	status=0; $(BIN)/coverage run $(PYTEST) $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/coverage combine --quiet || [ $$status -ne 0 ]; \
 	if [ $$status -ne 0 ]; then echo "pytest failed (exit $$status); coverage not checked." >&2; exit $$status; fi
 	@$(BIN)/coverage html --quiet --fail-under=0
@@ -36,10 +43,19 @@ ifeq ($(COVERAGE),1)
 	@$(BIN)/coverage report --sort=cover --fail-under=0 | sed -n '3,12p'
 	@printf "Coverage of lines (migrations excluded, %%): "; $(BIN)/coverage report --format=total
 else
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python $(PYTEST) $(PYTEST_ARGS)
 endif
 
-setup: $(STAMP)
+setup: $(STAMP) $(MO)
+
+# Compiles the translations with gettext's msgfmt (installed by the set-up), as Django's
+# compilemessages does; msgfmt alone needs no settings (no keys yet on a fresh clone) and
+# no venv (a production install runs `make messages`). A changed .po is compiled again
+# by the next `make run` or `make test`.
+messages: $(MO)
+
+locale/%.mo: locale/%.po
+	msgfmt --check-format -o $@ $<
 
 # Style, then the import contracts of [tool.importlinter] in pyproject.toml.
 lint: $(STAMP)
@@ -81,6 +97,17 @@ $(STAMP): pyproject.toml
 	  else \
 	    echo "The deployment tests use systemd-analyze and nginx (skipped without them). Run:" >&2; \
 	    echo "    sudo apt-get install systemd nginx" >&2; \
+	  fi; \
+	fi
+	@# Django compiles the interface's translations (locale/) with gettext's msgfmt.
+	@if ! command -v msgfmt >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing gettext for the interface's translations..."; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
+	  else \
+	    echo "The translations (locale/) are compiled with gettext's msgfmt. Run:" >&2; \
+	    echo "    sudo apt-get install gettext" >&2; \
+	    exit 1; \
 	  fi; \
 	fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -2,6 +2,8 @@
 
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .models import ChatMessage, ChatSession, Device, SkippedRow, SyncGap, SyncRun, SyncState
@@ -53,7 +55,7 @@ class ChatMessageAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False  # no COUNT(*) over millions of rows per page
 
-    @admin.display(description="content")
+    @admin.display(description=_("content"))
     def short_content(self, obj):
         return obj.content[:80]
 
@@ -74,7 +76,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "trigger", "full")
 
-    @admin.display(description="error")
+    @admin.display(description=_("error"))
     def short_error(self, obj):
         return obj.error[:100]
 
@@ -103,16 +105,16 @@ class SyncStateAdmin(ReadOnlyAdmin):
     )
     actions = ["sync_now", "resync_from_scratch"]
 
-    @admin.action(description="Sync now")
+    @admin.action(description=_("Sync now"))
     def sync_now(self, request, queryset):
         self._queue(request, full=False)
 
-    @admin.action(description="Resync from scratch (re-read every source row)")
+    @admin.action(description=_("Resync from scratch (re-read every source row)"))
     def resync_from_scratch(self, request, queryset):
         if request.POST.get("confirmed") != "yes":
             context = {
                 **self.admin_site.each_context(request),
-                "title": "Resync chat history from scratch?",
+                "title": gettext("Resync chat history from scratch?"),
                 "queryset": queryset,
                 "action": "resync_from_scratch",
                 "opts": self.model._meta,
@@ -125,7 +127,12 @@ class SyncStateAdmin(ReadOnlyAdmin):
     def _queue(self, request, *, full: bool) -> None:
         result = services.sync_request(full=full)
         if result["queued"]:
-            what = "A full resync" if full else "A sync"
-            self.message_user(request, f"{what} was queued; progress shows on the console.")
+            text = (
+                gettext("A full resync was queued; progress shows on the console.")
+                if full
+                else gettext("A sync was queued; progress shows on the console.")
+            )
+            self.message_user(request, text)
         else:
-            self.message_user(request, f"Not queued: {result['reason']}", messages.WARNING)
+            text = gettext("Not queued: %(reason)s") % {"reason": result["reason"]}
+            self.message_user(request, text, messages.WARNING)

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class ChatHistoryConfig(AppConfig):
     name = "chathistory"
-    verbose_name = "Chat history"
+    verbose_name = _("Chat history")
 
     def ready(self) -> None:
         from xiaozhi_hub.health import register_check

@@ -9,6 +9,7 @@ their source row). See docs/chat-history.md for how the two are matched.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from xiaozhi_hub.history import RESOLUTIONS
 
@@ -16,33 +17,37 @@ DEFAULT_SOURCE = "esp32"
 
 
 class Role(models.TextChoices):
-    USER = "user", "user"
-    AGENT = "agent", "agent"
-    TOOL = "tool", "tool"
+    USER = "user", _("user")
+    AGENT = "agent", _("agent")
+    TOOL = "tool", _("tool")
 
 
 class SyncStatus(models.TextChoices):
-    NEVER = "never", "never ran"
-    IN_PROGRESS = "in_progress", "in progress"
-    SUCCESS = "success", "success"
-    FAILED = "failed", "failed"
+    NEVER = "never", _("never ran")
+    IN_PROGRESS = "in_progress", _("in progress")
+    SUCCESS = "success", _("success")
+    FAILED = "failed", _("failed")
 
 
 class RunStatus(models.TextChoices):
-    IN_PROGRESS = "in_progress", "in progress"
-    SUCCESS = "success", "success"
-    FAILED = "failed", "failed"
-    SKIPPED = "skipped", "skipped"
+    IN_PROGRESS = "in_progress", _("in progress")
+    SUCCESS = "success", _("success")
+    FAILED = "failed", _("failed")
+    SKIPPED = "skipped", _("skipped")
     # Its worker died (no heartbeat for HUB_SYNC_CLAIM_TIMEOUT); closed by the run that took over.
-    ABANDONED = "abandoned", "abandoned"
+    ABANDONED = "abandoned", _("abandoned")
 
 
 class Agent(models.Model):
-    agent_id = models.CharField(max_length=32, unique=True)
-    name = models.CharField(max_length=255, blank=True, default="")
+    agent_id = models.CharField(_("agent id"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=255, blank=True, default="")
     # ai_agent.chat_history_conf: 0 none, 1 text, 2 text + audio.
-    chat_history_conf = models.SmallIntegerField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    chat_history_conf = models.SmallIntegerField(_("chat history conf"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("agent")
+        verbose_name_plural = _("agents")
 
     def __str__(self) -> str:
         return self.name or self.agent_id
@@ -52,19 +57,27 @@ class Device(models.Model):
     # The device's key (chathistory/devices.py): a MAC as aa:bb:cc:dd:ee:ff, or whatever
     # other identifier the source holds. Pages, URLs and channels use the primary key.
     mac = models.CharField(
-        "device identifier",
+        _("device identifier"),
         max_length=50,
         unique=True,
-        help_text="A MAC address as aa:bb:cc:dd:ee:ff, or the identifier the source holds.",
+        help_text=_("A MAC address as aa:bb:cc:dd:ee:ff, or the identifier the source holds."),
     )
-    alias = models.CharField(max_length=255, blank=True, default="")
-    board = models.CharField(max_length=255, blank=True, default="")
-    firmware = models.CharField(max_length=255, blank=True, default="")
-    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
-    last_connected_at = models.DateTimeField(null=True, blank=True)
-    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    last_message = models.CharField(max_length=200, blank=True, default="")
-    message_count = models.PositiveIntegerField(default=0)
+    alias = models.CharField(_("alias"), max_length=255, blank=True, default="")
+    board = models.CharField(_("board"), max_length=255, blank=True, default="")
+    firmware = models.CharField(_("firmware"), max_length=255, blank=True, default="")
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("agent")
+    )
+    last_connected_at = models.DateTimeField(_("last connected at"), null=True, blank=True)
+    last_message_at = models.DateTimeField(
+        _("last message at"), null=True, blank=True, db_index=True
+    )
+    last_message = models.CharField(_("last message"), max_length=200, blank=True, default="")
+    message_count = models.PositiveIntegerField(_("message count"), default=0)
+
+    class Meta:
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
 
     def __str__(self) -> str:
         return f"{self.alias} ({self.mac})" if self.alias else self.mac
@@ -76,15 +89,21 @@ class ChatSession(models.Model):
     A session without a device holds the source's messages that name no device.
     """
 
-    session_id = models.CharField(max_length=50, db_index=True)
-    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL)
-    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
-    title = models.CharField(max_length=255, blank=True, default="")
-    started_at = models.DateTimeField(null=True, blank=True)
-    last_message_at = models.DateTimeField(null=True, blank=True)
-    message_count = models.PositiveIntegerField(default=0)
+    session_id = models.CharField(_("session id"), max_length=50, db_index=True)
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("device")
+    )
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("agent")
+    )
+    title = models.CharField(_("title"), max_length=255, blank=True, default="")
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
+    message_count = models.PositiveIntegerField(_("message count"), default=0)
 
     class Meta:
+        verbose_name = _("chat session")
+        verbose_name_plural = _("chat sessions")
         constraints = [
             models.UniqueConstraint(fields=["device", "session_id"], name="session_device_key")
         ]
@@ -96,32 +115,48 @@ class ChatSession(models.Model):
 
 class ChatMessage(models.Model):
     class Origin(models.TextChoices):
-        SYNC = "sync", "sync"
-        REPORT = "report", "report"
+        SYNC = "sync", _("sync")
+        REPORT = "report", _("report")
 
-    source = models.CharField(max_length=32, default=DEFAULT_SOURCE)
-    source_id = models.BigIntegerField(null=True, blank=True)
+    source = models.CharField(_("source"), max_length=32, default=DEFAULT_SOURCE)
+    source_id = models.BigIntegerField(_("source id"), null=True, blank=True)
     # sha256 of the report's identity: a retried report is recognised by it.
-    report_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    report_key = models.CharField(
+        _("report key"), max_length=64, null=True, blank=True, unique=True
+    )
     # sha256 of device|session|chat_type|content: pairs a report with its source row.
     # Not indexed: pairs are looked up by device and time (msg_device_time), and a
     # random 64-character key would make every insert of a backfill a random B-tree write.
-    match_key = models.CharField(max_length=64)
-    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.SYNC)
-    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.CASCADE)
-    session = models.ForeignKey(ChatSession, null=True, blank=True, on_delete=models.CASCADE)
-    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
-    chat_type = models.SmallIntegerField()
-    role = models.CharField(max_length=8, choices=Role.choices)
-    content = models.TextField(blank=True, default="")
-    speaker = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: absent
-    tool_name = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: absent
-    tool_arguments = models.JSONField(null=True, blank=True)
-    audio_id = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 - NULL: absent
-    created_at = models.DateTimeField()  # milliseconds kept (DATETIME(6) on MySQL)
-    stored_at = models.DateTimeField(auto_now_add=True)
+    match_key = models.CharField(_("match key"), max_length=64)
+    origin = models.CharField(
+        _("origin"), max_length=8, choices=Origin.choices, default=Origin.SYNC
+    )
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.CASCADE, verbose_name=_("device")
+    )
+    session = models.ForeignKey(
+        ChatSession, null=True, blank=True, on_delete=models.CASCADE, verbose_name=_("session")
+    )
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("agent")
+    )
+    chat_type = models.SmallIntegerField(
+        _("chat type"),
+    )
+    role = models.CharField(_("role"), max_length=8, choices=Role.choices)
+    content = models.TextField(_("content"), blank=True, default="")
+    speaker = models.CharField(_("speaker"), max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: absent
+    tool_name = models.CharField(_("tool name"), max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: absent
+    tool_arguments = models.JSONField(_("tool arguments"), null=True, blank=True)
+    audio_id = models.CharField(_("audio id"), max_length=32, null=True, blank=True)  # noqa: DJ001 - NULL: absent
+    created_at = models.DateTimeField(
+        _("created at"),
+    )  # milliseconds kept (DATETIME(6) on MySQL)
+    stored_at = models.DateTimeField(_("stored at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("chat message")
+        verbose_name_plural = _("chat messages")
         constraints = [
             models.UniqueConstraint(fields=["source", "source_id"], name="message_source_row")
         ]
@@ -142,8 +177,16 @@ class ChatMessage(models.Model):
 class ChatAudio(models.Model):
     """Audio of a reported message, kept only when HUB_KEEP_AUDIO is on."""
 
-    message = models.OneToOneField(ChatMessage, on_delete=models.CASCADE, related_name="audio")
-    data = models.BinaryField()
+    message = models.OneToOneField(
+        ChatMessage, on_delete=models.CASCADE, verbose_name=_("message"), related_name="audio"
+    )
+    data = models.BinaryField(
+        _("data"),
+    )
+
+    class Meta:
+        verbose_name = _("chat audio")
+        verbose_name_plural = _("chat audio")
 
     def __str__(self) -> str:
         return f"audio of message {self.message_id}"
@@ -152,21 +195,27 @@ class ChatAudio(models.Model):
 class SyncState(models.Model):
     """One per source: where the sync is, and who is running it right now."""
 
-    source = models.CharField(max_length=32, unique=True)
+    source = models.CharField(_("source"), max_length=32, unique=True)
     # Highest source id copied; ids below it that were missing are SyncGap rows.
-    cursor = models.BigIntegerField(default=0)
-    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER)
-    claimed_by = models.CharField(max_length=100, blank=True, default="")
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    last_run_at = models.DateTimeField(null=True, blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    rows_read_total = models.BigIntegerField(default=0)
-    rows_written_total = models.BigIntegerField(default=0)
-    rows_skipped_total = models.BigIntegerField(default=0)
-    runs_total = models.PositiveIntegerField(default=0)
+    cursor = models.BigIntegerField(_("cursor"), default=0)
+    status = models.CharField(
+        _("status"), max_length=16, choices=SyncStatus.choices, default=SyncStatus.NEVER
+    )
+    claimed_by = models.CharField(_("claimed by"), max_length=100, blank=True, default="")
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    last_run_at = models.DateTimeField(_("last run at"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    rows_read_total = models.BigIntegerField(_("rows read total"), default=0)
+    rows_written_total = models.BigIntegerField(_("rows written total"), default=0)
+    rows_skipped_total = models.BigIntegerField(_("rows skipped total"), default=0)
+    runs_total = models.PositiveIntegerField(_("runs total"), default=0)
     # Fingerprints of the small source tables (devices, agents) last copied.
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("sync state")
+        verbose_name_plural = _("sync states")
 
     def __str__(self) -> str:
         return f"{self.source} @ {self.cursor} ({self.status})"
@@ -181,12 +230,20 @@ class SyncGap(models.Model):
     or a delete, and is closed.
     """
 
-    source = models.CharField(max_length=32)
-    first_id = models.BigIntegerField()
-    last_id = models.BigIntegerField()
-    seen_at = models.DateTimeField()
+    source = models.CharField(_("source"), max_length=32)
+    first_id = models.BigIntegerField(
+        _("first id"),
+    )
+    last_id = models.BigIntegerField(
+        _("last id"),
+    )
+    seen_at = models.DateTimeField(
+        _("seen at"),
+    )
 
     class Meta:
+        verbose_name = _("sync gap")
+        verbose_name_plural = _("sync gaps")
         indexes = [models.Index(fields=["source", "first_id"], name="gap_source_first")]
 
     def __str__(self) -> str:
@@ -194,22 +251,26 @@ class SyncGap(models.Model):
 
 
 class SyncRun(models.Model):
-    source = models.CharField(max_length=32, default=DEFAULT_SOURCE)
-    trigger = models.CharField(max_length=16, default="beat")  # beat, manual, command, api
-    full = models.BooleanField(default=False)
-    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(_("source"), max_length=32, default=DEFAULT_SOURCE)
+    trigger = models.CharField(
+        _("trigger"), max_length=16, default="beat"
+    )  # beat, manual, command, api
+    full = models.BooleanField(_("full"), default=False)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     status = models.CharField(
-        max_length=16, choices=RunStatus.choices, default=RunStatus.IN_PROGRESS
+        _("status"), max_length=16, choices=RunStatus.choices, default=RunStatus.IN_PROGRESS
     )
-    cursor_start = models.BigIntegerField(default=0)
-    cursor_end = models.BigIntegerField(default=0)
-    rows_read = models.PositiveIntegerField(default=0)
-    rows_written = models.PositiveIntegerField(default=0)
-    rows_skipped = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
+    cursor_start = models.BigIntegerField(_("cursor start"), default=0)
+    cursor_end = models.BigIntegerField(_("cursor end"), default=0)
+    rows_read = models.PositiveIntegerField(_("rows read"), default=0)
+    rows_written = models.PositiveIntegerField(_("rows written"), default=0)
+    rows_skipped = models.PositiveIntegerField(_("rows skipped"), default=0)
+    error = models.TextField(_("error"), blank=True, default="")
 
     class Meta:
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
@@ -219,14 +280,22 @@ class SyncRun(models.Model):
 class SkippedRow(models.Model):
     """A source row the sync could not copy; recorded once and skipped, never retried blindly."""
 
-    source = models.CharField(max_length=32, default=DEFAULT_SOURCE)
-    source_id = models.BigIntegerField()
-    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL)
-    reason = models.TextField()
-    raw = models.TextField(blank=True, default="")
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(_("source"), max_length=32, default=DEFAULT_SOURCE)
+    source_id = models.BigIntegerField(
+        _("source id"),
+    )
+    run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("run")
+    )
+    reason = models.TextField(
+        _("reason"),
+    )
+    raw = models.TextField(_("raw"), blank=True, default="")
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("skipped row")
+        verbose_name_plural = _("skipped rows")
         constraints = [
             models.UniqueConstraint(fields=["source", "source_id"], name="skipped_source_row")
         ]
@@ -246,16 +315,20 @@ class SyncBucket(models.Model):
     what the source held when it started). NULL: no run has succeeded yet.
     """
 
-    source = models.CharField(max_length=32, default=DEFAULT_SOURCE)
-    resolution = models.CharField(max_length=8, choices=[(r, r) for r in RESOLUTIONS])
-    start = models.DateTimeField(help_text="The bucket's first moment (UTC).")
-    runs_ok = models.PositiveIntegerField(default=0)
-    runs_failed = models.PositiveIntegerField(default=0)
-    rows_read = models.PositiveBigIntegerField(default=0)
-    rows_written = models.PositiveBigIntegerField(default=0)
-    lag_max_seconds = models.FloatField(null=True, blank=True)
+    source = models.CharField(_("source"), max_length=32, default=DEFAULT_SOURCE)
+    resolution = models.CharField(
+        _("resolution"), max_length=8, choices=[(r, r) for r in RESOLUTIONS]
+    )
+    start = models.DateTimeField(_("start"), help_text=_("The bucket's first moment (UTC)."))
+    runs_ok = models.PositiveIntegerField(_("runs ok"), default=0)
+    runs_failed = models.PositiveIntegerField(_("runs failed"), default=0)
+    rows_read = models.PositiveBigIntegerField(_("rows read"), default=0)
+    rows_written = models.PositiveBigIntegerField(_("rows written"), default=0)
+    lag_max_seconds = models.FloatField(_("lag max seconds"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("sync bucket")
+        verbose_name_plural = _("sync buckets")
         ordering = ["start"]
         constraints = [
             models.UniqueConstraint(
@@ -271,11 +344,15 @@ class SyncBucket(models.Model):
 class IngestBucket(models.Model):
     """Reports answered in one minute (UTC): stored, or refused with an error."""
 
-    start = models.DateTimeField(unique=True, help_text="The minute's first moment (UTC).")
-    accepted = models.PositiveIntegerField(default=0)
-    rejected = models.PositiveIntegerField(default=0)
+    start = models.DateTimeField(
+        _("start"), unique=True, help_text=_("The minute's first moment (UTC).")
+    )
+    accepted = models.PositiveIntegerField(_("accepted"), default=0)
+    rejected = models.PositiveIntegerField(_("rejected"), default=0)
 
     class Meta:
+        verbose_name = _("ingest bucket")
+        verbose_name_plural = _("ingest buckets")
         ordering = ["start"]
 
     def __str__(self) -> str:

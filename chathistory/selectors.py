@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Substr
 from django.utils import timezone
 
 from .devices import InvalidDeviceId, device_key
@@ -16,6 +18,7 @@ from .models import (
     ChatSession,
     Device,
     Role,
+    RunStatus,
     SyncGap,
     SyncRun,
     SyncState,
@@ -97,10 +100,15 @@ def device_payload(device: Device) -> dict:
 
 
 def device_queryset(*, search: str = "") -> QuerySet[Device]:
+    """Devices; `search`: a part of the identifier, alias, board, or agent name or id."""
     queryset = Device.objects.select_related("agent")
     if search:
         queryset = queryset.filter(
-            Q(mac__icontains=search) | Q(alias__icontains=search) | Q(board__icontains=search)
+            Q(mac__icontains=search)
+            | Q(alias__icontains=search)
+            | Q(board__icontains=search)
+            | Q(agent__name__icontains=search)
+            | Q(agent__agent_id__icontains=search)
         )
     return queryset
 
@@ -110,11 +118,39 @@ def device_list(*, search: str = "", limit: int = 200) -> list[dict]:
     return [device_payload(d) for d in devices]
 
 
+# What a session without a title (the source's ai_agent_chat_title) is shown by: the
+# start of its first user message, cut in the database (a message may be long).
+FIRST_WORDS_CHARS = 40
+
+
+def _first_user_message(session_ref) -> Subquery:
+    first = (
+        ChatMessage.objects.filter(session=session_ref, role=Role.USER)
+        .order_by("created_at", "id")  # msg_session_time
+        .values(words=Substr("content", 1, FIRST_WORDS_CHARS))[:1]
+    )
+    return Subquery(first)
+
+
+def first_words(text: str | None) -> str | None:
+    """A message's first words, on one line (None for none)."""
+    words = " ".join((text or "").split())
+    return words or None
+
+
+def session_first_words(session_pks) -> dict[int, str | None]:
+    """The first words of each session's first user message, by session pk (one query)."""
+    rows = ChatSession.objects.filter(pk__in=[pk for pk in session_pks if pk is not None])
+    rows = rows.annotate(words=_first_user_message(OuterRef("pk"))).values_list("pk", "words")
+    return {pk: first_words(words) for pk, words in rows}
+
+
 def session_payload(session: ChatSession) -> dict:
     return {
         "id": session.pk,
         "session_id": session.session_id,
         "title": session.title,
+        "first_words": first_words(getattr(session, "first_words", None)),
         "started_at": _iso(session.started_at),
         "last_message_at": _iso(session.last_message_at),
         "message_count": session.message_count,
@@ -122,7 +158,10 @@ def session_payload(session: ChatSession) -> dict:
 
 
 def session_queryset(*, device: Device) -> QuerySet[ChatSession]:
-    return ChatSession.objects.filter(device=device)
+    """A device's sessions, each with the first words of its first user message."""
+    return ChatSession.objects.filter(device=device).annotate(
+        first_words=_first_user_message(OuterRef("pk"))
+    )
 
 
 def session_list(*, device: Device) -> list[dict]:
@@ -130,22 +169,73 @@ def session_list(*, device: Device) -> list[dict]:
     return [session_payload(s) for s in sessions]
 
 
+# The 30-second tick makes thousands of runs a day that find nothing new: the run list
+# folds each streak of such quiet runs into one entry, and looks at the newest
+# SYNC_RUNS_SCAN runs only (a few hours of ticks), so it stays one small query.
+QUIET_RUN_STATUSES = (RunStatus.SUCCESS, RunStatus.SKIPPED)
+SYNC_RUNS_SCAN = 1000
+FOLDED_RUNS_LISTED = 20
+
+
+def _duration_ms(run: SyncRun) -> int | None:
+    if run.finished_at is None:
+        return None
+    return max(0, round((run.finished_at - run.started_at).total_seconds() * 1000))
+
+
+def _run_payload(run: SyncRun) -> dict:
+    return {
+        "id": run.pk,
+        "trigger": run.trigger,
+        "full": run.full,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_ms": _duration_ms(run),
+        "status": run.status,
+        "rows_read": run.rows_read,
+        "rows_written": run.rows_written,
+        "rows_skipped": run.rows_skipped,
+        "error": run.error,
+    }
+
+
 def sync_runs(*, limit: int = 20) -> list[dict]:
-    return [
-        {
-            "id": run.pk,
-            "trigger": run.trigger,
-            "full": run.full,
-            "started_at": _iso(run.started_at),
-            "finished_at": _iso(run.finished_at),
-            "status": run.status,
-            "rows_read": run.rows_read,
-            "rows_written": run.rows_written,
-            "rows_skipped": run.rows_skipped,
-            "error": run.error,
-        }
-        for run in SyncRun.objects.order_by("-started_at", "-id")[: max(0, limit)]
-    ]
+    """The newest runs, newest first: at most `limit` entries, each with its duration.
+
+    Consecutive quiet runs (no new rows, not failed) are one entry: the newest of them
+    plus `folded` = {"count", "first_started_at", "more" (the streak goes on past the
+    runs looked at), "runs": the newest FOLDED_RUNS_LISTED as {id, started_at,
+    duration_ms, status, rows_read}}. A lone quiet run is a plain entry.
+    """
+    entries: list[dict] = []
+    streak: dict | None = None
+    scanned = 0
+    newest = SyncRun.objects.order_by("-started_at", "-id")[:SYNC_RUNS_SCAN]
+    for run in newest.iterator(chunk_size=200):
+        scanned += 1
+        quiet = run.status in QUIET_RUN_STATUSES and run.rows_written == 0
+        if quiet and streak is not None:
+            folded = streak.setdefault(
+                "folded", {"count": 1, "more": False, "runs": [_folded_run(streak)]}
+            )
+            folded["count"] += 1
+            folded["first_started_at"] = _iso(run.started_at)
+            if len(folded["runs"]) < FOLDED_RUNS_LISTED:
+                folded["runs"].append(_folded_run(_run_payload(run)))
+            continue
+        if len(entries) >= max(0, limit):
+            break
+        entries.append(_run_payload(run))
+        streak = entries[-1] if quiet else None
+    else:
+        if streak is not None and "folded" in streak:
+            streak["folded"]["more"] = scanned == SYNC_RUNS_SCAN
+    return entries
+
+
+def _folded_run(entry: dict) -> dict:
+    keys = ("id", "started_at", "duration_ms", "status", "rows_read")
+    return {key: entry[key] for key in keys}
 
 
 def message_queryset(
@@ -231,6 +321,7 @@ def message_row_payload(row: dict) -> ChatMessagePayload:
 
 def sessions_with_messages(rows: list[dict]) -> list[dict]:
     """Rows (from `message_rows(..., with_session=True)`) grouped by session, in row order."""
+    words = session_first_words({row["session_pk"] for row in rows})
     sessions: dict[int | None, dict] = {}
     for row in rows:
         pk, key = row["session_pk"], row["session_key"]
@@ -240,6 +331,7 @@ def sessions_with_messages(rows: list[dict]) -> list[dict]:
                 "id": pk,
                 "session_id": key,
                 "title": row["session_title"] if key else "",
+                "first_words": words.get(pk),
                 "started_at": _iso(row["session_started_at"]),
                 "last_message_at": _iso(row["session_last_message_at"]),
                 "message_count": row["session_message_count"],
@@ -247,6 +339,34 @@ def sessions_with_messages(rows: list[dict]) -> list[dict]:
             }
         group["messages"].append(message_row_payload(row))
     return list(sessions.values())
+
+
+# What an export adds to each row: names a person reads next to the keys.
+_EXPORT_RELATED = {"device_alias": F("device__alias"), "session_title": F("session__title")}
+
+
+def message_rows_in_batches(
+    queryset: QuerySet[ChatMessage], *, batch_size: int = 500
+) -> Iterator[list[dict]]:
+    """`queryset`'s rows (`message_rows` plus device alias and session title), oldest
+    first, one batch per query: keyset pages on (created_at, id), so an export of
+    millions of rows never holds more than one batch (MySQL drivers read a whole
+    result into memory) and no query runs for long."""
+    rows = queryset.order_by("created_at", "id").values(
+        *_MESSAGE_FIELDS, **_MESSAGE_RELATED, **_EXPORT_RELATED
+    )
+    after = None
+    while True:
+        page = rows
+        if after is not None:
+            moment, pk = after
+            page = rows.filter(Q(created_at__gt=moment) | Q(created_at=moment, id__gt=pk))
+        batch = list(page[:batch_size])
+        if batch:
+            yield batch
+        if len(batch) < batch_size:
+            return
+        after = (batch[-1]["created_at"], batch[-1]["id"])
 
 
 # Cached statistics are dropped after this long even if the counters did not move

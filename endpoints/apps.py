@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class EndpointsConfig(AppConfig):
     name = "endpoints"
-    verbose_name = "Endpoint pool"
+    verbose_name = _("Endpoint pool")
 
     def ready(self) -> None:
         from django.conf import settings

@@ -4,7 +4,9 @@ The pool runs in whichever process holds it: Celery workers (production) or
 `runhub` (one process). With REDIS_URL set, messages go out on a Redis
 pub/sub channel that every pool worker subscribes to; each worker acts on
 the endpoints it holds a lease on. Without Redis there is one process, and
-the message is handed to the runtime's loop directly.
+the message is handed to the runtime's loop directly; another process (a
+management command next to `runhub`) has no way in, and requests from it fail
+with PoolUnavailable saying so instead of pretending to be delivered.
 
 Requests that need an answer (check health, probe) carry a `reply_to` Redis
 list; every worker that received the message pushes one reply there and the
@@ -23,6 +25,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,24 @@ REPLY_TTL = 60  # seconds a reply list lives if nobody reads it
 
 
 class PoolUnavailable(RuntimeError):
-    """No running pool answered (no worker, or none within the timeout)."""
+    """No running pool answered (no worker, or none within the timeout); the message
+    says which, for the person who asked."""
+
+
+def unreachable_reason() -> str:
+    """Why a request from this process cannot reach any pool (nothing receives it)."""
+    if not uses_redis():
+        # One-process mode: the pool lives in the `runhub` process and is bound there
+        # alone; the in-memory channel layer has no way in from another process.
+        return _(
+            "This process cannot reach the endpoint pool: without REDIS_URL the hub runs in "
+            "one process (runhub) and only that process reaches its pool. Use the admin or "
+            "the console of the running hub, or set REDIS_URL for the hub and this command."
+        )
+    return _(
+        "No endpoint pool worker is running: nothing listens on the control channel "
+        "(start a Celery worker, or runhub with REDIS_URL)."
+    )
 
 
 class LocalPool(Protocol):
@@ -108,7 +128,7 @@ def request(op: str, *, timeout: float | None = None, **fields: Any) -> list[dic
     if not uses_redis():
         pool = _local_pool
         if pool is None:
-            raise PoolUnavailable("the endpoint pool is not running in this process")
+            raise PoolUnavailable(unreachable_reason())
         return [pool.call({"op": op, **fields}, timeout=timeout)]
 
     client = _redis()
@@ -116,7 +136,7 @@ def request(op: str, *, timeout: float | None = None, **fields: Any) -> list[dic
     message = {"op": op, "reply_to": reply_to, **fields}
     receivers = int(client.publish(control_channel(), json.dumps(message)))
     if receivers == 0:
-        raise PoolUnavailable("no endpoint pool worker is running")
+        raise PoolUnavailable(unreachable_reason())
     replies: list[dict] = []
     deadline = time.monotonic() + timeout
     try:
@@ -131,7 +151,10 @@ def request(op: str, *, timeout: float | None = None, **fields: Any) -> list[dic
     finally:
         client.delete(reply_to)
     if not replies:
-        raise PoolUnavailable(f"no endpoint pool worker answered within {timeout:g} s")
+        raise PoolUnavailable(
+            _("No endpoint pool worker answered within %(seconds)s s.")
+            % {"seconds": f"{timeout:g}"}
+        )
     if len(replies) < receivers:
         logger.warning("%d of %d pool workers answered %s", len(replies), receivers, op)
     return replies

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from endpoints.pool.config import LOAD_BALANCE_STRATEGIES, RECONNECT_STRATEGIES
 
 
@@ -42,39 +44,39 @@ class OptionSpec:
 CONNECTION_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "health_check_interval", "healthCheckInterval", "duration", 30.0, 1.0, 3600.0,
-        help="Seconds between the hub's MCP pings to the endpoint.",
+        help=_("Seconds between the hub's MCP pings to the endpoint."),
     ),
     OptionSpec(
         "reconnect_interval", "reconnectInterval", "duration", 5.0, 0.1, 3600.0,
-        help="Base delay in seconds before reconnecting (the strategy grows it).",
+        help=_("Base delay in seconds before reconnecting (the strategy grows it)."),
     ),
     OptionSpec(
         "max_reconnect_attempts", "maxReconnectAttempts", "count", 10, 0, 1_000_000,
-        help="Failed attempts in a row before the endpoint is marked failed (0 = forever).",
+        help=_("Failed attempts in a row before the endpoint is marked failed (0 = forever)."),
     ),
     OptionSpec(
         "max_reconnect_delay", "maxReconnectDelay", "duration", 30.0, 0.1, 86400.0,
-        help="Upper bound in seconds of any reconnect delay.",
+        help=_("Upper bound in seconds of any reconnect delay."),
     ),
     OptionSpec(
         "connection_timeout", "connectionTimeout", "duration", 10.0, 0.5, 300.0,
-        help="Seconds a connection attempt (and a health-check ping) may take.",
+        help=_("Seconds a connection attempt (and a health-check ping) may take."),
     ),
     OptionSpec(
         "reconnect_strategy", "reconnectStrategy", "choice", "exponential-backoff",
         choices=RECONNECT_STRATEGIES,
-        help="How the reconnect delay grows from one attempt to the next.",
+        help=_("How the reconnect delay grows from one attempt to the next."),
     ),
     OptionSpec(
         "jitter", "jitter", "bool", True,
-        help="Randomise each delay a little so many endpoints do not retry in step.",
+        help=_("Randomise each delay a little so many endpoints do not retry in step."),
     ),
 )  # fmt: skip
 
 LOAD_BALANCE = OptionSpec(
     "load_balance_strategy", "loadBalanceStrategy", "choice", "round-robin",
     choices=LOAD_BALANCE_STRATEGIES,
-    help="How the hub picks an endpoint for requests it originates (probe, checks).",
+    help=_("How the hub picks an endpoint for requests it originates (probe, checks)."),
 )  # fmt: skip
 
 POOL_OPTIONS = (*CONNECTION_OPTIONS, LOAD_BALANCE)

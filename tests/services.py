@@ -1,7 +1,9 @@
 """The real services the tests talk to, and helpers to run hub processes.
 
 Defaults are this machine's loopback services; HUB_TEST_MYSQL_URL and
-HUB_TEST_REDIS_URL point the suite elsewhere.
+HUB_TEST_REDIS_URL point the suite elsewhere. Under pytest-xdist (`make test` runs
+two workers) each worker gets its own MariaDB names and Redis database, so one
+worker's `flushdb()` or source database never touches the other's.
 """
 
 from __future__ import annotations
@@ -24,8 +26,30 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_SERVICES = os.environ.get("HUB_REQUIRE_SERVICES", "") == "1"
 
-MYSQL_URL = os.environ.get("HUB_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/hub")
-REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# "gw0", "gw1", ... in a pytest-xdist worker; "" in a plain run.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+REDIS_DATABASES = 16  # Redis's default `databases`
+
+
+def for_this_worker(mysql_url: str, redis_url: str) -> tuple[str, str]:
+    """The service URLs of this xdist worker: the database name suffixed with the
+    worker's name (the source and backup databases are named after it), and the
+    Redis database counted down from the configured one (15 → 14, 13, ...)."""
+    if not XDIST_WORKER:
+        return mysql_url, redis_url
+    index = int(XDIST_WORKER.removeprefix("gw"))
+    mysql = urlsplit(mysql_url)
+    mysql_url = mysql._replace(path=f"{mysql.path.rstrip('/') or '/hub'}_{XDIST_WORKER}").geturl()
+    redis_parts = urlsplit(redis_url)
+    base = int(redis_parts.path.strip("/") or 0)
+    redis_url = redis_parts._replace(path=f"/{(base - 1 - index) % REDIS_DATABASES}").geturl()
+    return mysql_url, redis_url
+
+
+MYSQL_URL, REDIS_URL = for_this_worker(
+    os.environ.get("HUB_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/hub"),
+    os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+)
 SERVICE_URLS = {"mysql": MYSQL_URL, "redis": REDIS_URL}
 SERVICE_LABELS = {"mysql": "MariaDB/MySQL", "redis": "Redis"}
 # Not a network service, but installed by `make setup` and required in CI alike.

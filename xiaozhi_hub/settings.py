@@ -88,6 +88,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the header switch's cookie, else the browser's Accept-Language
+    # (English for the REST API; xiaozhi_hub/locale_middleware.py).
+    "xiaozhi_hub.locale_middleware.HubLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -390,7 +393,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# English unless the browser asks for Chinese (Accept-Language: zh-CN picks zh-hans) or
+# the header's language switch (set_language, a cookie) chose it. The hub's own
+# catalogs are in locale/ (compiled by `make setup`; docs/console.md).
 LANGUAGE_CODE = "en-us"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Times on pages, in the console and in notifications are shown in this zone (an IANA
+# name such as Asia/Shanghai); the database stores UTC.
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -425,9 +435,11 @@ if HUB_HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = HUB_HTTPS
 CSRF_COOKIE_SECURE = HUB_HTTPS
+LANGUAGE_COOKIE_SECURE = HUB_HTTPS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 # The console's script reads the CSRF cookie to send it back as X-CSRFToken (Django's
 # documented pattern); HttpOnly on it would protect nothing (see Django's CSRF docs).
 CSRF_COOKIE_HTTPONLY = False

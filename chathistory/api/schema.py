@@ -42,7 +42,14 @@ class Device(serializers.Serializer):
 class Session(serializers.Serializer):
     id = serializers.IntegerField(allow_null=True)
     session_id = serializers.CharField(allow_null=True)
-    title = serializers.CharField(allow_blank=True)
+    title = serializers.CharField(
+        allow_blank=True, help_text="the source's title (ai_agent_chat_title); may be empty"
+    )
+    first_words = serializers.CharField(
+        allow_null=True,
+        help_text="the start of the session's first user message (null: none), "
+        "what to show while it has no title",
+    )
     started_at = serializers.DateTimeField(allow_null=True)
     last_message_at = serializers.DateTimeField(allow_null=True)
     message_count = serializers.IntegerField(allow_null=True)
@@ -125,7 +132,9 @@ class SyncQueued(serializers.Serializer):
     reason = serializers.CharField(required=False, help_text="why nothing was queued (409)")
 
 
-_SEARCH = OpenApiParameter("q", str, description="a part of the identifier, alias or board")
+_SEARCH = OpenApiParameter(
+    "q", str, description="a part of the identifier, alias, board, or agent name or id"
+)
 
 
 class SessionMessageFilters(MessageFilterSerializer):
@@ -138,6 +147,16 @@ device_list = extend_schema_view(
         summary="Devices (paginated by identifier)",
         parameters=[_SEARCH],
         responses={200: Device(many=True)},
+    )
+)
+message_list = extend_schema_view(
+    get=extend_schema(
+        tags=CHAT_TAGS,
+        summary="Messages of every device, newest first (search across devices with q)",
+        description="`q` finds a part of the message text on any device; the other filters "
+        "(since, until, role, session) narrow it. Paginated by cursor, like every v2 list.",
+        parameters=[MessageFilterSerializer],
+        responses={200: Message(many=True)},
     )
 )
 device_history = extend_schema_view(

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from ..export import FORMATS
 from ..models import Role
 from ..selectors import device_payload, message_row_payload, session_payload
 
@@ -28,7 +29,22 @@ class MessageFilterSerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False)
     role = serializers.ChoiceField(choices=Role.values, required=False)
     session = serializers.CharField(required=False, max_length=50)
-    q = serializers.CharField(required=False, max_length=200, trim_whitespace=True)
+    q = serializers.CharField(
+        required=False,
+        max_length=200,
+        trim_whitespace=True,
+        help_text="a part of the message text (any case)",
+    )
+
+
+class ExportSerializer(MessageFilterSerializer):
+    """An export's query: the message filters, and the file's format."""
+
+    format = serializers.ChoiceField(
+        choices=list(FORMATS),
+        default="csv",
+        help_text="csv (UTF-8 with a byte order mark, for Excel) or jsonl (JSON Lines)",
+    )
 
 
 class SyncRequestSerializer(serializers.Serializer):

@@ -29,7 +29,7 @@ _READ_MESSAGES = {"GET": ("chathistory.view_chatmessage",)}
 _READ_SYNC = {"GET": ("chathistory.view_syncrun",)}
 
 
-def _device_or_404(kwargs: dict) -> Device:
+def device_or_404(kwargs: dict) -> Device:
     """The device a route names: by primary key (`pk`), or by identifier (`device_id`, the
     older routes; any spelling of a MAC)."""
     try:
@@ -41,8 +41,19 @@ def _device_or_404(kwargs: dict) -> Device:
         raise NotFound(f"unknown device {name!r}: no chat history for this device") from None
 
 
-def _filters(request) -> dict:
-    params = MessageFilterSerializer(data=request.query_params)
+def session_or_404(kwargs: dict) -> ChatSession:
+    """The session a route names by device pk (`pk`) and session pk (`session_pk`)."""
+    sessions = ChatSession.objects.filter(device=device_or_404(kwargs))
+    try:
+        return sessions.get(pk=kwargs["session_pk"])
+    except ChatSession.DoesNotExist:
+        raise NotFound("unknown session of this device") from None
+
+
+def message_filters(request, serializer=MessageFilterSerializer) -> dict:
+    """The message filters of the query (400 for a bad one), as message_queryset takes them;
+    `serializer` may add parameters of its own (they are left out here)."""
+    params = serializer(data=request.query_params)
     params.is_valid(raise_exception=True)
     data = params.validated_data
     return {
@@ -65,6 +76,18 @@ class DeviceListView(generics.ListAPIView):
         return selectors.device_queryset(search=self.request.query_params.get("q", ""))
 
 
+@schema.message_list
+class MessageListView(generics.ListAPIView):
+    """Messages of every device, newest first: the search across devices (`q`)."""
+
+    permissions_required = _READ_MESSAGES
+    serializer_class = MessageSerializer
+    pagination_class = MessageCursorPagination
+
+    def get_queryset(self):
+        return selectors.message_rows(selectors.message_queryset(**message_filters(self.request)))
+
+
 @schema.device_history
 class DeviceHistoryView(generics.ListAPIView):
     """A device's messages (one page), grouped by session, with its statistics."""
@@ -75,8 +98,8 @@ class DeviceHistoryView(generics.ListAPIView):
     pagination_class = MessageCursorPagination
 
     def get_queryset(self):
-        self.device = _device_or_404(self.kwargs)
-        messages = selectors.message_queryset(device=self.device, **_filters(self.request))
+        self.device = device_or_404(self.kwargs)
+        messages = selectors.message_queryset(device=self.device, **message_filters(self.request))
         # Plain rows that carry their session's counters: no instances, no session look-up.
         return selectors.message_rows(messages, with_session=True)
 
@@ -100,7 +123,7 @@ class DeviceSessionsView(generics.ListAPIView):
     pagination_class = SessionCursorPagination
 
     def get_queryset(self):
-        return selectors.session_queryset(device=_device_or_404(self.kwargs))
+        return selectors.session_queryset(device=device_or_404(self.kwargs))
 
 
 @schema.session_messages
@@ -113,15 +136,10 @@ class SessionMessagesView(generics.ListAPIView):
     id, the messages of every device's session with that id."""
 
     def get_queryset(self):
-        filters = _filters(self.request)
+        filters = message_filters(self.request)
         filters.pop("session_id")
         if "session_pk" in self.kwargs:
-            sessions = selectors.session_queryset(device=_device_or_404(self.kwargs))
-            try:
-                session = sessions.get(pk=self.kwargs["session_pk"])
-            except ChatSession.DoesNotExist:
-                raise NotFound("unknown session of this device") from None
-            messages = selectors.message_queryset(session=session, **filters)
+            messages = selectors.message_queryset(session=session_or_404(self.kwargs), **filters)
         else:
             session_id = self.kwargs["session_id"]
             if not ChatSession.objects.filter(session_id=session_id).exists():

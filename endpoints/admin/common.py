@@ -7,6 +7,8 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from endpoints.mcp_server_secrets import mask_mapping, mask_upstream_url
 
@@ -15,7 +17,7 @@ def secret_url_field(help_text: str) -> forms.CharField:
     """A password-style input: the stored URL (with its token or key) is never sent to the
     browser."""
     return forms.CharField(
-        label="URL",
+        label=gettext_lazy("URL"),
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"size": 80, "autocomplete": "off"}),
@@ -34,23 +36,28 @@ class SecretUrlForm(forms.ModelForm):
         if not value and self.instance.pk:
             return self.instance.url
         if not value and self.url_required:
-            raise forms.ValidationError("This field is required.")
+            raise forms.ValidationError(_("This field is required."))
         return value
 
 
 def enable_actions(set_enabled, noun: str):
     """The admin actions Enable and Disable, for a `set_enabled(ids, on) -> count` service
-    (offered only to users who may change the rows)."""
+    (offered only to users who may change the rows). `noun` names one row (translated:
+    pass it as gettext_lazy)."""
 
-    @admin.action(description="Enable", permissions=["change"])
+    @admin.action(description=gettext_lazy("Enable"), permissions=["change"])
     def enable(modeladmin, request, queryset) -> None:
         changed = set_enabled(queryset.values_list("pk", flat=True), True)
-        modeladmin.message_user(request, f"Enabled {changed} {noun}(s).")
+        message = ngettext("Enabled %(count)s %(noun)s.", "Enabled %(count)s %(noun)s(s).", changed)
+        modeladmin.message_user(request, message % {"count": changed, "noun": noun})
 
-    @admin.action(description="Disable", permissions=["change"])
+    @admin.action(description=gettext_lazy("Disable"), permissions=["change"])
     def disable(modeladmin, request, queryset) -> None:
         changed = set_enabled(queryset.values_list("pk", flat=True), False)
-        modeladmin.message_user(request, f"Disabled {changed} {noun}(s).")
+        message = ngettext(
+            "Disabled %(count)s %(noun)s.", "Disabled %(count)s %(noun)s(s).", changed
+        )
+        modeladmin.message_user(request, message % {"count": changed, "noun": noun})
 
     return enable, disable
 

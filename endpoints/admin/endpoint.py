@@ -1,13 +1,24 @@
-"""Admin of the endpoint pool: endpoints (URL never shown in full), global options, workers."""
+"""Admin of the endpoint pool: endpoints (URL never shown in full), global options, workers.
+
+An endpoint's change page shows its live status in words (status_display.py), its
+state changes as a timeline (status_timeline.py), and has Reconnect and Check
+buttons: POST views that ask the running pool through the same requests as the
+console and the commands (pool_requests/endpoint.py), for the same permission.
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.contrib.admin.utils import unquote
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from endpoints import status_display
 from endpoints.admin.common import (
     DeleteThroughServiceMixin,
     SecretFieldsMixin,
@@ -17,7 +28,7 @@ from endpoints.admin.common import (
 )
 from endpoints.models import Endpoint, PoolOptions, PoolWorker
 from endpoints.options import CONNECTION_FIELDS
-from endpoints.pool_requests.endpoint import endpoint_check_health, endpoint_reconnect
+from endpoints.pool_requests.endpoint import endpoint_check_health, endpoint_reconnect_confirmed
 from endpoints.selectors.endpoint import endpoint_events, endpoint_status_of
 from endpoints.services.endpoint import (
     endpoint_delete,
@@ -25,12 +36,21 @@ from endpoints.services.endpoint import (
     endpoint_set_enabled,
     pool_options_update,
 )
+from endpoints.status_timeline import timeline
+from xiaozhi_hub.access.permissions import page_permissions_required
+
+# What the Reconnect and Check buttons need: the permission of the console's
+# endpoint:reconnect and endpoint:check requests (operators hold it).
+CONTROL_PERMISSION = "endpoints.change_endpoint"
+HISTORY_EVENTS = 50  # state changes folded into the timeline
 
 
 class EndpointForm(SecretUrlForm):
     url = secret_url_field(
-        "ws:// or wss:// endpoint URL with its token. Kept secret: "
-        "leave blank to keep the current URL."
+        gettext_lazy(
+            "ws:// or wss:// endpoint URL with its token. Kept secret: "
+            "leave blank to keep the current URL."
+        )
     )
 
     class Meta:
@@ -67,13 +87,19 @@ class EndpointAdmin(SecretFieldsMixin, DeleteThroughServiceMixin, admin.ModelAdm
     readonly_fields = ("masked_url", "token_expiry", "live_status", "health_history")
     fieldsets = (
         (None, {"fields": ("name", "url", "masked_url", "token_expiry", "enabled")}),
-        ("Health checks", {"fields": ("health_check_enabled", "reconnect_on_tools_change")}),
         (
-            "Connection options (empty: the global value)",
+            gettext_lazy("Health checks"),
+            {"fields": ("health_check_enabled", "reconnect_on_tools_change")},
+        ),
+        (
+            gettext_lazy("Connection options (empty: the global value)"),
             {"fields": CONNECTION_FIELDS, "classes": ("collapse",)},
         ),
-        ("Live status", {"fields": ("live_status", "health_history")}),
+        (gettext_lazy("Live status"), {"fields": ("live_status", "health_history")}),
     )
+
+    class Media:
+        css = {"all": ("hub-admin/endpoint.css",)}
 
     # --- columns ----------------------------------------------------------------
     def _status(self, obj: Endpoint) -> dict:
@@ -83,72 +109,134 @@ class EndpointAdmin(SecretFieldsMixin, DeleteThroughServiceMixin, admin.ModelAdm
             obj._status_cache = cache
         return cache
 
-    @admin.display(description="state")
+    @admin.display(description=gettext_lazy("state"))
     def state(self, obj: Endpoint) -> str:
-        return self._status(obj)["state"]
+        return status_display.state_label(self._status(obj)["state"])
 
-    @admin.display(description="score")
+    @admin.display(description=gettext_lazy("score"))
     def health_score(self, obj: Endpoint) -> str:
         status = self._status(obj)
-        return f"{status['healthScore']:.0f}" if status["connected"] else "-"
+        return f"{status['healthScore']:.0f}" if status["connected"] else status_display.MISSING
 
-    @admin.display(description="RTT")
+    @admin.display(description=gettext_lazy("RTT"))
     def rtt(self, obj: Endpoint) -> str:
         rtt = self._status(obj)["rttMs"]
-        return f"{rtt:.1f} ms" if rtt is not None else "-"
+        return _("%(ms)s ms") % {"ms": f"{rtt:.1f}"} if rtt is not None else status_display.MISSING
 
-    @admin.display(description="URL")
+    @admin.display(description=gettext_lazy("URL"))
     def masked_url(self, obj: Endpoint) -> str:
-        return obj.masked_url if obj.pk else "-"
+        return obj.masked_url if obj.pk else status_display.MISSING
 
-    @admin.display(description="token")
+    @admin.display(description=gettext_lazy("token"))
     def token_expiry(self, obj: Endpoint) -> str:
-        return obj.token_expiry_label() if obj.pk else "-"
+        return obj.token_expiry_label() if obj.pk else status_display.MISSING
 
-    @admin.display(description="worker")
+    @admin.display(description=gettext_lazy("worker"))
     def worker(self, obj: Endpoint) -> str:
-        return self._status(obj)["worker"] or "-"
+        return self._status(obj)["worker"] or status_display.MISSING
 
-    @admin.display(description="live status")
+    @admin.display(description=gettext_lazy("live status"))
     def live_status(self, obj: Endpoint) -> str:
         if not obj.pk:
-            return "-"
+            return status_display.MISSING
+        now = timezone.now()
         status = self._status(obj)
-        rows = [
-            ("state", status["state"]),
-            ("connected / initialized", f"{status['connected']} / {status['initialized']}"),
-            ("health score", status["healthScore"]),
-            ("RTT / p95", f"{status['rttMs']} / {status['rttP95Ms']} ms"),
-            ("last connected", status["lastConnected"] or "-"),
-            ("last error", f"{status['errorClass'] or '-'}: {status['lastError'] or '-'}"),
-            ("reconnect attempts", status["reconnectAttempts"]),
-            ("next reconnect", status["nextReconnectAt"] or "-"),
-            ("consecutive failures", status["consecutiveFailures"]),
-            ("requests ok / total", f"{status['successfulRequests']} / {status['totalRequests']}"),
-            ("worker", status["worker"] or "-"),
-        ]
-        return format_html(
-            "<table>{}</table>",
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
-        )
+        live = getattr(obj, "live", None)  # none until a worker reports
+        updated_at = live.updated_at if live is not None else None
+        context = {
+            "summary": status_display.summary(status, updated_at=updated_at, now=now),
+            "state": status["state"],
+            "rows": status_display.status_rows(status, updated_at=updated_at, now=now),
+        }
+        return render_to_string("admin/endpoints/endpoint/live_status.html", context)
 
-    @admin.display(description="health history (newest first)")
+    @admin.display(description=gettext_lazy("state changes"))
     def health_history(self, obj: Endpoint) -> str:
         if not obj.pk:
-            return "-"
-        events = endpoint_events(endpoint_id=obj.pk, limit=20)
-        if not events:
-            return "no status changes recorded yet"
-        rows = [
-            (e["at"], e["previousState"] or "-", e["state"], e["errorClass"] or "", e["error"])
-            for e in events
-        ]
-        return format_html(
-            "<table><tr><th>at</th><th>from</th><th>to</th><th>class</th><th>error</th></tr>"
-            "{}</table>",
-            format_html_join(
-                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+            return status_display.MISSING
+        events = endpoint_events(endpoint_id=obj.pk, limit=HISTORY_EVENTS)
+        context = timeline(events, now=timezone.now())
+        return render_to_string("admin/endpoints/endpoint/timeline.html", context)
+
+    # --- the change page's buttons ---------------------------------------------------
+    def get_urls(self):
+        def control(view):
+            guarded = page_permissions_required(CONTROL_PERMISSION)(view)
+            return self.admin_site.admin_view(guarded)
+
+        return [
+            path(
+                "<path:object_id>/reconnect/",
+                control(self.reconnect_view),
+                name="endpoints_endpoint_reconnect",
             ),
+            path(
+                "<path:object_id>/check/",
+                control(self.check_view),
+                name="endpoints_endpoint_check",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "endpoint_controls": request.user.has_perm(CONTROL_PERMISSION),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def reconnect_view(self, request, object_id: str):
+        """POST: the change page's Reconnect button."""
+        return self._control(request, object_id, self._reconnect)
+
+    def check_view(self, request, object_id: str):
+        """POST: the change page's Check button."""
+        return self._control(request, object_id, self._check)
+
+    def _control(self, request, object_id: str, act):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        endpoint = self.get_object(request, unquote(object_id))
+        if endpoint is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        act(request, endpoint)
+        return redirect(reverse("admin:endpoints_endpoint_change", args=[endpoint.pk]))
+
+    def _reconnect(self, request, endpoint: Endpoint) -> None:
+        answer = endpoint_reconnect_confirmed(endpoint_id=endpoint.pk)
+        if answer["done"]:
+            message = _("Reconnecting “%(name)s” now (worker %(worker)s).")
+            self.message_user(
+                request, message % {"name": endpoint.name, "worker": answer["worker"]}
+            )
+        else:
+            message = _("“%(name)s” was not reconnected: %(error)s")
+            self.message_user(
+                request, message % {"name": endpoint.name, "error": answer["error"]}, messages.ERROR
+            )
+
+    def _check(self, request, endpoint: Endpoint) -> None:
+        self._report_check(request, endpoint_check_health(endpoint_id=endpoint.pk))
+
+    def _report_check(self, request, report: dict) -> None:
+        """One message per endpoint checked: its RTT, or why the check failed."""
+        for result in report["results"]:
+            if result["ok"]:
+                message = _("“%(name)s” answered the ping in %(rtt)s (worker %(worker)s).")
+                rtt = status_display.milliseconds(result["rttMs"])
+                self.message_user(
+                    request,
+                    message % {"name": result["name"], "rtt": rtt, "worker": result["worker"]},
+                )
+            else:
+                self._check_failed(request, result)
+        for item in report["notChecked"]:
+            self._check_failed(request, item)
+
+    def _check_failed(self, request, item: dict) -> None:
+        message = _("The check of “%(name)s” failed: %(error)s")
+        self.message_user(
+            request, message % {"name": item["name"], "error": item["error"]}, messages.ERROR
         )
 
     # --- saving through the services -------------------------------------------
@@ -159,32 +247,19 @@ class EndpointAdmin(SecretFieldsMixin, DeleteThroughServiceMixin, admin.ModelAdm
         endpoint_delete(endpoint_id=pk)
 
     # --- actions ------------------------------------------------------------------
-    @admin.action(description="Reconnect now", permissions=["change"])
+    @admin.action(description=gettext_lazy("Reconnect now"), permissions=["change"])
     def reconnect_now(self, request, queryset) -> None:
         for endpoint in queryset:
-            endpoint_reconnect(endpoint_id=endpoint.pk)
-        self.message_user(request, f"Reconnect requested for {queryset.count()} endpoint(s).")
+            self._reconnect(request, endpoint)
 
-    @admin.action(description="Check health now", permissions=["change"])
+    @admin.action(description=gettext_lazy("Check health now"), permissions=["change"])
     def check_health_now(self, request, queryset) -> None:
         for endpoint in queryset:
-            report = endpoint_check_health(endpoint_id=endpoint.pk)
-            if report.get("error"):
-                self.message_user(request, f"{endpoint.name}: {report['error']}", messages.ERROR)
-            elif not report["results"]:
-                self.message_user(
-                    request, f"{endpoint.name}: not connected by any worker", messages.WARNING
-                )
-            for result in report["results"]:
-                if result["ok"]:
-                    self.message_user(request, f"{endpoint.name}: {result['rttMs']:.1f} ms")
-                else:
-                    self.message_user(
-                        request, f"{endpoint.name}: the ping failed", messages.WARNING
-                    )
+            self._check(request, endpoint)
 
     enable, disable = enable_actions(
-        lambda ids, on: endpoint_set_enabled(endpoint_ids=ids, enabled=on), "endpoint"
+        lambda ids, on: endpoint_set_enabled(endpoint_ids=ids, enabled=on),
+        gettext_lazy("endpoint"),
     )
 
 
@@ -216,7 +291,7 @@ class PoolWorkerAdmin(admin.ModelAdmin):
     list_display = ("name", "hostname", "pid", "started_at", "heartbeat_at", "endpoints")
     readonly_fields = ("name", "hostname", "pid", "started_at", "heartbeat_at")
 
-    @admin.display(description="endpoints held")
+    @admin.display(description=gettext_lazy("endpoints held"))
     def endpoints(self, obj: PoolWorker) -> int:
         return Endpoint.objects.filter(owner=obj.name).count()
 

@@ -159,11 +159,28 @@ class CheckResult(serializers.Serializer):
     ok = serializers.BooleanField()
     rttMs = serializers.FloatField(allow_null=True)
     worker = serializers.CharField()
+    reason = serializers.ChoiceField(
+        choices=["timeout", "not_connected", "peer_error"],
+        allow_null=True,
+        help_text="why the ping failed (null when it did not)",
+    )
+    error = serializers.CharField(allow_null=True, help_text="the reason in words")
+
+
+class NotChecked(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    reason = serializers.ChoiceField(
+        choices=["disabled", "not_held", "worker_silent", "no_pool"],
+        help_text="why no worker pinged it",
+    )
+    error = serializers.CharField(help_text="the reason in words")
 
 
 class CheckReport(serializers.Serializer):
     results = CheckResult(many=True)
     notConnected = serializers.ListField(child=serializers.IntegerField())
+    notChecked = NotChecked(many=True, help_text="the endpoints of notConnected, with why")
     checkedAt = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(required=False, help_text="only when no running pool answered")
 

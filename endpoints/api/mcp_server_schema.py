@@ -65,6 +65,20 @@ class ToolServer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class ToolCallStats(serializers.Serializer):
+    """A tool's numbers over the calls the call log still holds (sampled rows count
+    with their number of calls)."""
+
+    calls = serializers.IntegerField(help_text="calls in the log")
+    failures = serializers.IntegerField(help_text="calls whose outcome was not ok")
+    failureRate = serializers.FloatField(
+        allow_null=True, help_text="failures / calls (0..1); null before the first call"
+    )
+    avgLatencyMs = serializers.FloatField(
+        allow_null=True, help_text="average duration in ms; null before the first call"
+    )
+
+
 class Tool(serializers.Serializer):
     """An aggregated tool (`<server>__<tool>`), the operator's settings and its usage."""
 
@@ -86,6 +100,7 @@ class Tool(serializers.Serializer):
     shadowedBy = serializers.CharField(
         allow_null=True, help_text="the namesake offered instead of this tool, if any"
     )
+    callStats = ToolCallStats(help_text="call count, failure rate and latency from the call log")
 
 
 class ToolCallLogEntry(serializers.Serializer):
@@ -167,7 +182,14 @@ tool_list = extend_schema_view(
     )
 )
 tool_detail = extend_schema_view(
-    get=extend_schema(tags=TOOL_TAGS, summary="One tool", responses={200: Tool}),
+    get=extend_schema(
+        tags=TOOL_TAGS,
+        summary="One tool",
+        description="The tool, the operator's settings and `callStats`: its call count, "
+        "failure rate and average latency over the calls the tool-call log holds "
+        "(retention HUB_TOOL_LOG_RETENTION_DAYS / HUB_TOOL_LOG_MAX_ROWS).",
+        responses={200: Tool},
+    ),
     patch=extend_schema(
         tags=TOOL_TAGS,
         summary="Enable, disable or tune a tool",

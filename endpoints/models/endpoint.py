@@ -9,6 +9,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from endpoints.options import BY_FIELD, CONNECTION_OPTIONS, LOAD_BALANCE, OptionSpec
 from endpoints.pool.config import ConnectionOptions, EndpointConfig
@@ -24,13 +27,28 @@ def validate_endpoint_url(value: str) -> None:
     validate_url(value, schemes=("ws", "wss"), kind="a ws:// or wss://", mask=mask_url)
 
 
+# The options' names as the admin shows them (the fields of endpoints/options.py).
+OPTION_NAMES = {
+    "health_check_interval": _("health check interval"),
+    "reconnect_interval": _("reconnect interval"),
+    "max_reconnect_attempts": _("max reconnect attempts"),
+    "max_reconnect_delay": _("max reconnect delay"),
+    "connection_timeout": _("connection timeout"),
+    "reconnect_strategy": _("reconnect strategy"),
+    "jitter": _("jitter"),
+    "load_balance_strategy": _("load balance strategy"),
+}
+GLOBAL_VALUE = _("Empty: the global value.")
+
+
 def _option_field(spec: OptionSpec, *, override: bool) -> models.Field:
     """A model field for one connection option: global (with default) or an override (null)."""
     extra = (
-        {"null": True, "blank": True, "help_text": spec.help + " Empty: the global value."}
+        {"null": True, "blank": True, "help_text": format_lazy("{} {}", spec.help, GLOBAL_VALUE)}
         if override
         else {"default": spec.default, "help_text": spec.help}
     )
+    extra["verbose_name"] = OPTION_NAMES.get(spec.field, spec.field.replace("_", " "))
     if spec.kind in ("duration", "count"):
         bounds = [MinValueValidator(spec.minimum), MaxValueValidator(spec.maximum)]
         field = models.FloatField if spec.kind == "duration" else models.PositiveIntegerField
@@ -57,14 +75,14 @@ class PoolOptions(models.Model):
     reconnect_strategy = _option_field(BY_FIELD["reconnect_strategy"], override=False)
     jitter = _option_field(BY_FIELD["jitter"], override=False)
     load_balance_strategy = _option_field(LOAD_BALANCE, override=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
-        verbose_name = "connection options"
-        verbose_name_plural = "connection options"
+        verbose_name = _("connection options")
+        verbose_name_plural = _("connection options")
 
     def __str__(self) -> str:
-        return "Connection options (global)"
+        return gettext("Connection options (global)")
 
     @classmethod
     def load(cls) -> PoolOptions:
@@ -74,22 +92,22 @@ class PoolOptions(models.Model):
     def clean(self) -> None:
         if self.max_reconnect_delay < self.reconnect_interval:
             raise ValidationError(
-                {"max_reconnect_delay": "must be at least the reconnect interval"}
+                {"max_reconnect_delay": _("must be at least the reconnect interval")}
             )
 
 
 class Endpoint(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
     # A secret: the token in its query string lets anyone serve tools to the agent.
     # Stored encrypted; url_digest finds an endpoint by its URL (the config import).
     url = EncryptedTextField(
-        "URL",
+        _("URL"),
         validators=[validate_endpoint_url],
-        help_text="ws:// or wss:// endpoint URL including its token (kept secret).",
+        help_text=_("ws:// or wss:// endpoint URL including its token (kept secret)."),
     )
     url_digest = LookupDigestField(source="url")
-    enabled = models.BooleanField(default=True)
-    health_check_enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    health_check_enabled = models.BooleanField(_("health check enabled"), default=True)
 
     # Per-endpoint overrides; empty means "use the global connection options".
     health_check_interval = _option_field(BY_FIELD["health_check_interval"], override=True)
@@ -99,24 +117,34 @@ class Endpoint(models.Model):
     connection_timeout = _option_field(BY_FIELD["connection_timeout"], override=True)
     reconnect_strategy = _option_field(BY_FIELD["reconnect_strategy"], override=True)
     jitter = models.BooleanField(
-        null=True, blank=True, help_text=BY_FIELD["jitter"].help + " Empty: the global value."
+        _("jitter"),
+        null=True,
+        blank=True,
+        help_text=format_lazy("{} {}", BY_FIELD["jitter"].help, GLOBAL_VALUE),
     )
     reconnect_on_tools_change = models.BooleanField(
+        _("reconnect on tools change"),
         default=False,
-        help_text="Reconnect this endpoint when the tool list changes, for peers that "
-        "ignore notifications/tools/list_changed.",
+        help_text=_(
+            "Reconnect this endpoint when the tool list changes, for peers that "
+            "ignore notifications/tools/list_changed."
+        ),
     )
 
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Changes only with the configuration (leases are written with UPDATE, which
     # skips auto_now): workers compare it to notice edits they missed.
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
 
     # Ownership: the worker holding the lease is the only one connected to it.
-    owner = models.CharField(max_length=200, null=True, blank=True, editable=False)  # noqa: DJ001
-    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    owner = models.CharField(_("owner"), max_length=200, null=True, blank=True, editable=False)  # noqa: DJ001
+    lease_expires_at = models.DateTimeField(
+        _("lease expires at"), null=True, blank=True, editable=False
+    )
 
     class Meta:
+        verbose_name = _("endpoint")
+        verbose_name_plural = _("endpoints")
         ordering = ["id"]
 
     def __str__(self) -> str:
@@ -137,14 +165,16 @@ class Endpoint(models.Model):
     def token_expiry_label(self, *, now: datetime | None = None) -> str:
         expiry = self.token_expires_at
         if expiry is None:
-            return "no expiry"
+            return gettext("no expiry")
         left = expiry - (now or timezone.now())
         if left <= timedelta(0):
-            return "expired"
+            return gettext("expired")
         if left < timedelta(days=1):
-            return "expires in less than a day"
+            return gettext("expires in less than a day")
         days = left.days
-        return f"expires in {days} day{'s' if days != 1 else ''}"
+        return ngettext("expires in %(days)s day", "expires in %(days)s days", days) % {
+            "days": days
+        }
 
     def overrides(self) -> dict:
         """{field: value} of the options this endpoint overrides."""
@@ -175,7 +205,7 @@ class Endpoint(models.Model):
         delay = self.max_reconnect_delay
         if interval is not None and delay is not None and delay < interval:
             raise ValidationError(
-                {"max_reconnect_delay": "must be at least the reconnect interval"}
+                {"max_reconnect_delay": _("must be at least the reconnect interval")}
             )
 
 
@@ -183,33 +213,37 @@ class EndpointLiveStatus(models.Model):
     """The last status the worker holding the endpoint reported (throttled writes)."""
 
     endpoint = models.OneToOneField(
-        Endpoint, on_delete=models.CASCADE, primary_key=True, related_name="live"
+        Endpoint,
+        on_delete=models.CASCADE,
+        verbose_name=_("endpoint"),
+        primary_key=True,
+        related_name="live",
     )
-    worker = models.CharField(max_length=200, blank=True)
-    state = models.CharField(max_length=16, choices=[(s, s) for s in STATES])
-    connected = models.BooleanField(default=False)
-    initialized = models.BooleanField(default=False)
-    last_connected = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)  # masked by the pool
+    worker = models.CharField(_("worker"), max_length=200, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=[(s, s) for s in STATES])
+    connected = models.BooleanField(_("connected"), default=False)
+    initialized = models.BooleanField(_("initialized"), default=False)
+    last_connected = models.DateTimeField(_("last connected"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)  # masked by the pool
     error_class = models.CharField(
-        max_length=16, blank=True, choices=[(c, c) for c in ERROR_CLASSES]
+        _("error class"), max_length=16, blank=True, choices=[(c, c) for c in ERROR_CLASSES]
     )
-    reconnect_attempts = models.PositiveIntegerField(default=0)
-    next_reconnect_at = models.DateTimeField(null=True, blank=True)
-    health_score = models.FloatField(default=0)
-    rtt_ms = models.FloatField(null=True, blank=True)
-    rtt_p95_ms = models.FloatField(null=True, blank=True)
-    rtt_history = models.JSONField(default=list, blank=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    total_requests = models.PositiveBigIntegerField(default=0)
-    successful_requests = models.PositiveBigIntegerField(default=0)
-    tool_calls = models.PositiveBigIntegerField(default=0)
-    reconnect_history = models.JSONField(default=list, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    reconnect_attempts = models.PositiveIntegerField(_("reconnect attempts"), default=0)
+    next_reconnect_at = models.DateTimeField(_("next reconnect at"), null=True, blank=True)
+    health_score = models.FloatField(_("health score"), default=0)
+    rtt_ms = models.FloatField(_("rtt ms"), null=True, blank=True)
+    rtt_p95_ms = models.FloatField(_("rtt p95 ms"), null=True, blank=True)
+    rtt_history = models.JSONField(_("rtt history"), default=list, blank=True)
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    total_requests = models.PositiveBigIntegerField(_("total requests"), default=0)
+    successful_requests = models.PositiveBigIntegerField(_("successful requests"), default=0)
+    tool_calls = models.PositiveBigIntegerField(_("tool calls"), default=0)
+    reconnect_history = models.JSONField(_("reconnect history"), default=list, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
-        verbose_name = "live status"
-        verbose_name_plural = "live status"
+        verbose_name = _("live status")
+        verbose_name_plural = _("live status")
 
     def __str__(self) -> str:
         return f"{self.endpoint_id}: {self.state}"
@@ -218,17 +252,21 @@ class EndpointLiveStatus(models.Model):
 class EndpointEvent(models.Model):
     """A status change of one endpoint (the health history); the newest N are kept."""
 
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="events")
-    at = models.DateTimeField(default=timezone.now)
-    state = models.CharField(max_length=16)
-    previous_state = models.CharField(max_length=16, blank=True)
-    error_class = models.CharField(max_length=16, blank=True)
-    error = models.TextField(blank=True)  # masked by the pool
-    health_score = models.FloatField(default=0)
-    rtt_ms = models.FloatField(null=True, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
+    endpoint = models.ForeignKey(
+        Endpoint, on_delete=models.CASCADE, verbose_name=_("endpoint"), related_name="events"
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    state = models.CharField(_("state"), max_length=16)
+    previous_state = models.CharField(_("previous state"), max_length=16, blank=True)
+    error_class = models.CharField(_("error class"), max_length=16, blank=True)
+    error = models.TextField(_("error"), blank=True)  # masked by the pool
+    health_score = models.FloatField(_("health score"), default=0)
+    rtt_ms = models.FloatField(_("rtt ms"), null=True, blank=True)
+    worker = models.CharField(_("worker"), max_length=200, blank=True)
 
     class Meta:
+        verbose_name = _("endpoint event")
+        verbose_name_plural = _("endpoint events")
         ordering = ["-id"]
         indexes = [models.Index(fields=["endpoint", "-id"], name="endpoint_event_recent")]
 
@@ -239,13 +277,17 @@ class EndpointEvent(models.Model):
 class PoolWorker(models.Model):
     """A process running the pool; alive while its heartbeat is within the lease TTL."""
 
-    name = models.CharField(max_length=200, unique=True)
-    hostname = models.CharField(max_length=200)
-    pid = models.PositiveIntegerField()
-    started_at = models.DateTimeField(default=timezone.now)
-    heartbeat_at = models.DateTimeField(default=timezone.now, db_index=True)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    hostname = models.CharField(_("hostname"), max_length=200)
+    pid = models.PositiveIntegerField(
+        _("pid"),
+    )
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    heartbeat_at = models.DateTimeField(_("heartbeat at"), default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("pool worker")
+        verbose_name_plural = _("pool workers")
         ordering = ["name"]
 
     def __str__(self) -> str:

@@ -15,6 +15,7 @@ an endpoint's history with it; a row written just after is pruned with age.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from xiaozhi_hub.history import RESOLUTIONS
 
@@ -33,12 +34,20 @@ RTT_BINS = len(RTT_BIN_EDGES_MS) + 1
 class HealthBucket(models.Model):
     """What both histories hold: a bucket of one worker's time, up or down."""
 
-    resolution = models.CharField(max_length=8, choices=[(r, r) for r in RESOLUTIONS])
-    start = models.DateTimeField(help_text="The bucket's first moment (UTC).")
-    worker = models.CharField(max_length=200, help_text="The pool worker that measured it.")
-    up_seconds = models.FloatField(default=0, help_text="Seconds connected (servers: ready).")
+    resolution = models.CharField(
+        _("resolution"), max_length=8, choices=[(r, r) for r in RESOLUTIONS]
+    )
+    start = models.DateTimeField(_("start"), help_text=_("The bucket's first moment (UTC)."))
+    worker = models.CharField(
+        _("worker"), max_length=200, help_text=_("The pool worker that measured it.")
+    )
+    up_seconds = models.FloatField(
+        _("up seconds"), default=0, help_text=_("Seconds connected (servers: ready).")
+    )
     down_seconds = models.FloatField(
-        default=0, help_text="Seconds enabled but not connected (servers: not ready)."
+        _("down seconds"),
+        default=0,
+        help_text=_("Seconds enabled but not connected (servers: not ready)."),
     )
 
     class Meta:
@@ -48,18 +57,25 @@ class HealthBucket(models.Model):
 
 class EndpointHealthBucket(HealthBucket):
     endpoint = models.ForeignKey(
-        Endpoint, on_delete=models.CASCADE, db_constraint=False, related_name="health_buckets"
+        Endpoint,
+        on_delete=models.CASCADE,
+        verbose_name=_("endpoint"),
+        db_constraint=False,
+        related_name="health_buckets",
     )
-    pings_ok = models.PositiveIntegerField(default=0)
-    pings_failed = models.PositiveIntegerField(default=0)
-    rtt_sum_ms = models.FloatField(default=0)
-    rtt_count = models.PositiveIntegerField(default=0)
-    rtt_max_ms = models.FloatField(null=True, blank=True)
-    rtt_histogram = models.JSONField(default=list, blank=True, help_text="Counts per RTT bin.")
-    disconnections = models.PositiveIntegerField(default=0)
+    pings_ok = models.PositiveIntegerField(_("pings ok"), default=0)
+    pings_failed = models.PositiveIntegerField(_("pings failed"), default=0)
+    rtt_sum_ms = models.FloatField(_("rtt sum ms"), default=0)
+    rtt_count = models.PositiveIntegerField(_("rtt count"), default=0)
+    rtt_max_ms = models.FloatField(_("rtt max ms"), null=True, blank=True)
+    rtt_histogram = models.JSONField(
+        _("rtt histogram"), default=list, blank=True, help_text=_("Counts per RTT bin.")
+    )
+    disconnections = models.PositiveIntegerField(_("disconnections"), default=0)
 
     class Meta(HealthBucket.Meta):
-        verbose_name = "endpoint health bucket"
+        verbose_name = _("endpoint health bucket")
+        verbose_name_plural = _("endpoint health buckets")
         constraints = [
             models.UniqueConstraint(
                 fields=["endpoint", "resolution", "start", "worker"],
@@ -74,12 +90,19 @@ class EndpointHealthBucket(HealthBucket):
 
 class McpServerHealthBucket(HealthBucket):
     server = models.ForeignKey(
-        McpServer, on_delete=models.CASCADE, db_constraint=False, related_name="health_buckets"
+        McpServer,
+        on_delete=models.CASCADE,
+        verbose_name=_("server"),
+        db_constraint=False,
+        related_name="health_buckets",
     )
-    outages = models.PositiveIntegerField(default=0, help_text="Times it stopped being ready.")
+    outages = models.PositiveIntegerField(
+        _("outages"), default=0, help_text=_("Times it stopped being ready.")
+    )
 
     class Meta(HealthBucket.Meta):
-        verbose_name = "MCP server health bucket"
+        verbose_name = _("MCP server health bucket")
+        verbose_name_plural = _("MCP server health buckets")
         constraints = [
             models.UniqueConstraint(
                 fields=["server", "resolution", "start", "worker"], name="server_bucket_unique"

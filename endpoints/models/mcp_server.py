@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from endpoints.mcp_server_secrets import mask_upstream_url
 from endpoints.upstreams.config import (
@@ -51,11 +53,15 @@ def validate_upstream_url(value: str) -> None:
 
 def _validate_string_map(value, *, what: str) -> None:
     if not isinstance(value, dict):
-        raise ValidationError(f"{what} must be an object of names to strings", code="type")
+        raise ValidationError(
+            gettext("%(what)s must be an object of names to strings") % {"what": what},
+            code="type",
+        )
     for key, item in value.items():
         if not isinstance(key, str) or not key or not isinstance(item, str):
             raise ValidationError(
-                f"{what} must map non-empty names to strings (bad entry {str(key)[:40]!r})",
+                gettext("%(what)s must map non-empty names to strings (bad entry %(entry)s)")
+                % {"what": what, "entry": repr(str(key)[:40])},
                 code="type",
             )
 
@@ -70,18 +76,20 @@ def validate_headers(value) -> None:
 
 def validate_args(value) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValidationError("args must be a list of strings", code="type")
+        raise ValidationError(gettext("args must be a list of strings"), code="type")
 
 
 def validate_replica_urls(value) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValidationError("replica URLs must be a list of strings", code="type")
+        raise ValidationError(gettext("replica URLs must be a list of strings"), code="type")
     for index, url in enumerate(value):
         try:
             validate_upstream_url(url)
         except ValidationError as exc:
             raise ValidationError(
-                f"replica URL {index + 1}: {' '.join(exc.messages)}", code="replica"
+                gettext("replica URL %(number)s: %(problem)s")
+                % {"number": index + 1, "problem": " ".join(exc.messages)},
+                code="replica",
             ) from None
 
 
@@ -89,80 +97,102 @@ class McpServer(models.Model):
     """An upstream MCP server whose tools every endpoint is served as `<name>__<tool>`."""
 
     name = models.CharField(
+        _("name"),
         max_length=32,
         unique=True,
         validators=[validate_server_name],
-        help_text="Letters, digits, '-' and single '_'; tools are exposed as <name>__<tool>.",
+        help_text=_("Letters, digits, '-' and single '_'; tools are exposed as <name>__<tool>."),
     )
     transport = models.CharField(
-        max_length=20, choices=[(t, t) for t in TRANSPORTS], default="stdio"
+        _("transport"), max_length=20, choices=[(t, t) for t in TRANSPORTS], default="stdio"
     )
     # stdio
-    command = models.CharField(max_length=500, blank=True, help_text="stdio: the program to run.")
+    command = models.CharField(
+        _("command"), max_length=500, blank=True, help_text=_("stdio: the program to run.")
+    )
     args = models.JSONField(
-        default=list, blank=True, validators=[validate_args], help_text="stdio: its arguments."
+        _("arguments"),
+        default=list,
+        blank=True,
+        validators=[validate_args],
+        help_text=_("stdio: its arguments."),
     )
     env = EncryptedJSONField(
+        _("environment"),
         default=dict,
         blank=True,
         validators=[validate_env],
-        help_text="stdio: extra environment variables (values are secrets).",
+        help_text=_("stdio: extra environment variables (values are secrets)."),
     )
     cwd = models.CharField(
-        max_length=500, blank=True, help_text="stdio: working directory (empty: the hub's)."
+        _("working directory"),
+        max_length=500,
+        blank=True,
+        help_text=_("stdio: working directory (empty: the hub's)."),
     )
     replicas = models.PositiveSmallIntegerField(
+        _("replicas"),
         default=1,
         validators=[MinValueValidator(1)],
-        help_text="stdio: how many processes to run; calls are balanced among them.",
+        help_text=_("stdio: how many processes to run; calls are balanced among them."),
     )
     # sse / streamable-http; secrets: the URL may carry a key, headers a bearer token.
     # The secrets (env, url, headers, replica_urls) are stored encrypted.
     url = EncryptedTextField(
-        "URL", blank=True, help_text="sse / streamable-http: the server's URL (kept secret)."
+        _("URL"), blank=True, help_text=_("sse / streamable-http: the server's URL (kept secret).")
     )
     headers = EncryptedJSONField(
+        _("headers"),
         default=dict,
         blank=True,
         validators=[validate_headers],
-        help_text="sse / streamable-http: HTTP headers sent with every request (secrets).",
+        help_text=_("sse / streamable-http: HTTP headers sent with every request (secrets)."),
     )
     replica_urls = EncryptedJSONField(
-        "replica URLs",
+        _("replica URLs"),
         default=list,
         blank=True,
         validators=[validate_replica_urls],
-        help_text="sse / streamable-http: more URLs offering the same tools (secrets).",
+        help_text=_("sse / streamable-http: more URLs offering the same tools (secrets)."),
     )
 
-    enabled = models.BooleanField(default=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
     call_timeout = models.FloatField(
+        _("call timeout"),
         default=30.0,
         validators=[MinValueValidator(0.1)],
-        help_text="Seconds a tool call may take unless the tool overrides it.",
+        help_text=_("Seconds a tool call may take unless the tool overrides it."),
     )
     load_balance = models.CharField(
+        _("load balancing"),
         max_length=20,
         choices=[(s, s) for s in UPSTREAM_STRATEGIES],
         default="round-robin",
-        help_text="How a call picks one of the replicas.",
+        help_text=_("How a call picks one of the replicas."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     # Live status, written by the pool workers (masked by the runtime).
     state = models.CharField(
-        max_length=16, blank=True, choices=[(s, s) for s in SERVER_STATES], editable=False
+        _("state"),
+        max_length=16,
+        blank=True,
+        choices=[(s, s) for s in SERVER_STATES],
+        editable=False,
     )
-    status = models.JSONField(default=dict, blank=True, editable=False)
-    last_error = models.TextField(blank=True, editable=False)
-    status_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    status = models.JSONField(_("status"), default=dict, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True, editable=False)
+    status_updated_at = models.DateTimeField(
+        _("status updated"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["name"]
-        verbose_name = "MCP server"
+        verbose_name = _("MCP server")
+        verbose_name_plural = _("MCP servers")
         # Adding or changing a stdio server runs a command on the worker: its own right.
-        permissions = [("run_commands", "Can add or change MCP servers that run commands")]
+        permissions = [("run_commands", _("Can add or change MCP servers that run commands"))]
 
     def __str__(self) -> str:
         return self.name
@@ -177,7 +207,10 @@ class McpServer(models.Model):
         if self.uses_url:
             extra = len(self.replica_urls or [])
             target = mask_upstream_url(self.url) if self.url else "-"
-            return target + (f" (+{extra} replica URL{'s' if extra != 1 else ''})" if extra else "")
+            if not extra:
+                return target
+            more = ngettext("(+%(count)s replica URL)", "(+%(count)s replica URLs)", extra)
+            return f"{target} {more % {'count': extra}}"
         line = mask_text(" ".join([self.command, *(self.args or [])]).strip()) or "-"
         return line + (f" (x{self.replicas})" if self.replicas > 1 else "")
 
@@ -185,14 +218,16 @@ class McpServer(models.Model):
         errors: dict[str, str] = {}
         if self.uses_url:
             if not self.url:
-                errors["url"] = f"a {self.transport} server needs a URL"
+                errors["url"] = gettext("a %(transport)s server needs a URL") % {
+                    "transport": self.transport
+                }
             else:
                 try:
                     validate_upstream_url(self.url)
                 except ValidationError as exc:
                     errors["url"] = " ".join(exc.messages)
         elif not self.command.strip():
-            errors["command"] = "a stdio server needs a command"
+            errors["command"] = gettext("a stdio server needs a command")
         if errors:
             raise ValidationError(errors)
 
@@ -223,31 +258,42 @@ class McpServer(models.Model):
 class Tool(models.Model):
     """One upstream tool and the operator's choices for it (kept when it disappears)."""
 
-    server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="tools")
-    upstream_name = models.CharField(max_length=200)
-    exposed_name = models.CharField(max_length=64, editable=False, db_index=True)
-    enabled = models.BooleanField(default=True)
-    description = models.TextField(blank=True, editable=False)  # as listed upstream
+    server = models.ForeignKey(
+        McpServer, on_delete=models.CASCADE, related_name="tools", verbose_name=_("MCP server")
+    )
+    upstream_name = models.CharField(_("upstream name"), max_length=200)
+    exposed_name = models.CharField(_("exposed name"), max_length=64, editable=False, db_index=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    # as listed upstream
+    description = models.TextField(_("description"), blank=True, editable=False)
     description_override = models.TextField(
-        blank=True, help_text="Shown to the assistant instead of the upstream description."
+        _("description override"),
+        blank=True,
+        help_text=_("Shown to the assistant instead of the upstream description."),
     )
     timeout = models.FloatField(
+        _("timeout"),
         null=True,
         blank=True,
         validators=[MinValueValidator(0.1)],
-        help_text="Seconds a call may take; empty: the server's call timeout.",
+        help_text=_("Seconds a call may take; empty: the server's call timeout."),
     )
-    input_schema = models.JSONField(default=dict, blank=True, editable=False)
+    input_schema = models.JSONField(_("input schema"), default=dict, blank=True, editable=False)
     available = models.BooleanField(
-        default=False, editable=False, help_text="Seen in the server's last tool listing."
+        _("available"),
+        default=False,
+        editable=False,
+        help_text=_("Seen in the server's last tool listing."),
     )
-    usage_count = models.PositiveBigIntegerField(default=0, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_error = models.TextField(blank=True, editable=False)
-    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    usage_count = models.PositiveBigIntegerField(_("usage count"), default=0, editable=False)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True, editable=False)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["server__name", "upstream_name"]
+        verbose_name = _("tool")
+        verbose_name_plural = _("tools")
         constraints = [
             models.UniqueConstraint(fields=["server", "upstream_name"], name="tool_unique_name")
         ]
@@ -263,29 +309,45 @@ class Tool(models.Model):
 class ToolCall(models.Model):
     """The tool-call log (retention: HUB_TOOL_LOG_RETENTION_DAYS / HUB_TOOL_LOG_MAX_ROWS)."""
 
-    at = models.DateTimeField(default=timezone.now)
-    tool = models.CharField(max_length=200)  # the exposed name asked for
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    tool = models.CharField(_("tool"), max_length=200)  # the exposed name asked for
     tool_ref = models.ForeignKey(
-        Tool, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+        Tool,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls",
+        verbose_name=_("tool row"),
     )
     server = models.ForeignKey(
-        McpServer, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+        McpServer,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls",
+        verbose_name=_("MCP server"),
     )
     endpoint = models.ForeignKey(
-        Endpoint, on_delete=models.SET_NULL, null=True, blank=True, related_name="tool_calls"
+        Endpoint,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tool_calls",
+        verbose_name=_("endpoint"),
     )
-    duration_ms = models.FloatField(default=0)
-    outcome = models.CharField(max_length=16, choices=[(o, o) for o in CALL_OUTCOMES])
-    error = models.TextField(blank=True)
-    arguments = models.TextField(blank=True)  # JSON, truncated
-    result = models.TextField(blank=True)  # text content, truncated
-    replica = models.PositiveSmallIntegerField(null=True, blank=True)
-    failovers = models.PositiveSmallIntegerField(default=0)
+    duration_ms = models.FloatField(_("duration (ms)"), default=0)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=[(o, o) for o in CALL_OUTCOMES])
+    error = models.TextField(_("error"), blank=True)
+    arguments = models.TextField(_("arguments"), blank=True)  # JSON, truncated
+    result = models.TextField(_("result"), blank=True)  # text content, truncated
+    replica = models.PositiveSmallIntegerField(_("replica"), null=True, blank=True)
+    failovers = models.PositiveSmallIntegerField(_("failovers"), default=0)
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["-at"], name="tool_call_recent")]
-        verbose_name = "tool call"
+        verbose_name = _("tool call")
+        verbose_name_plural = _("tool calls")
 
     def __str__(self) -> str:
         return f"{self.tool} {self.outcome}"

@@ -37,11 +37,14 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
+
+from xiaozhi_hub.masking import mask_text
 
 from .backoff import ADAPTIVE_WINDOW, attempts_exhausted, failure_rate, reconnect_delay
 from .config import EndpointConfig, PeerLimits
@@ -61,6 +64,20 @@ PING_GROUPS = 10  # endpoints pinged per wake-up ≈ endpoints / PING_GROUPS
 FIRST_PING_MAX = 1.0  # the first ping of a connection comes within this (or the interval)
 
 StatusCallback = Callable[[EndpointStatus, bool], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PingOutcome:
+    """A manual check's ping: the RTT (None: no answer) and, when it failed, why.
+
+    failure: None, "not_connected", "timeout" or "peer_error"; detail: the last
+    error (not connected), the seconds waited (timeout), the peer's error message.
+    """
+
+    rtt_ms: float | None
+    failure: str | None
+    detail: str
+    state: str
 
 
 class ConnectionLost(Exception):
@@ -232,11 +249,28 @@ class EndpointConnection:
 
     async def ping(self, timeout: float | None = None) -> float | None:
         """One MCP ping; RTT in ms, or None when it failed or timed out."""
+        return (await self.check(timeout)).rtt_ms
+
+    async def check(self, timeout: float | None = None) -> PingOutcome:
+        """One MCP ping that says why it failed (a manual check shows the reason).
+
+        An error answer is an answer (it has an RTT, and keeps the connection
+        healthy), but a check reports it as a failure with the peer's message.
+        """
+        timeout = timeout or self.ping_timeout
         try:
-            _reply, rtt_ms = await self.request("ping", timeout=timeout or self.ping_timeout)
-        except (ConnectionLost, TimeoutError):
-            return None
-        return rtt_ms
+            reply, rtt_ms = await self.request("ping", timeout=timeout)
+        except ConnectionLost as exc:
+            detail = self.status.last_error or str(exc)
+            return PingOutcome(None, "not_connected", mask_text(detail), self.status.state)
+        except TimeoutError:
+            return PingOutcome(None, "timeout", f"{timeout:g}", self.status.state)
+        error = reply.get("error") if isinstance(reply, dict) else None
+        if error is not None:
+            message = error.get("message") if isinstance(error, dict) else error
+            detail = mask_text(str(message))[:300]
+            return PingOutcome(rtt_ms, "peer_error", detail, self.status.state)
+        return PingOutcome(rtt_ms, None, "", self.status.state)
 
     async def notify(self, method: str, params: dict | None = None) -> bool:
         ws = self._ws

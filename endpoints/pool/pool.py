@@ -17,7 +17,7 @@ from importlib import metadata
 
 from .balancing import Balancer
 from .config import EndpointConfig, PeerLimits
-from .connection import ConnectionLost, EndpointConnection, StatusCallback
+from .connection import ConnectionLost, EndpointConnection, PingOutcome, StatusCallback
 from .protocol import McpServerHandler
 from .registry import ToolRegistry
 from .status import EndpointStatus
@@ -150,13 +150,18 @@ class EndpointPool:
 
         Only ids this pool holds are in the answer (an unknown id gives {}).
         """
+        results = await self.check(endpoint_id)
+        return {pk: outcome.rtt_ms for pk, outcome in results.items()}
+
+    async def check(self, endpoint_id: int | None = None) -> dict[int, PingOutcome]:
+        """Ping now, as check_health, with why each failed ping failed."""
         if endpoint_id is None:
             targets = list(self._connections.values())
         else:
             connection = self._connections.get(endpoint_id)
             targets = [connection] if connection is not None else []
-        results = await asyncio.gather(*(c.ping() for c in targets))
-        return {c.endpoint_id: rtt for c, rtt in zip(targets, results, strict=True)}
+        results = await asyncio.gather(*(c.check() for c in targets))
+        return {c.endpoint_id: outcome for c, outcome in zip(targets, results, strict=True)}
 
     # -- hub-originated requests -------------------------------------------
 

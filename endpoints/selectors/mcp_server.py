@@ -10,6 +10,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from endpoints.mcp_server_secrets import mask_mapping, mask_upstream_url
 from endpoints.models import McpServer, Tool, ToolCall
 from endpoints.selectors.endpoint import live_workers
+from endpoints.selectors.tool_stats import tool_call_stats, with_call_stats
 from endpoints.upstreams.config import ServerConfig, ToolKey, ToolSettings
 from xiaozhi_hub.masking import mask_text
 
@@ -111,6 +112,7 @@ def tool_dict(tool: Tool) -> dict:
         "lastError": tool.last_error,
         "lastErrorAt": _iso(tool.last_error_at),
         "shadowedBy": tool_shadowed_by(tool),
+        "callStats": tool_call_stats(tool),
     }
 
 
@@ -140,8 +142,9 @@ def tool_shadowed_by(tool: Tool) -> str | None:
 
 
 def tool_queryset(*, server: str | None = None, enabled: bool | None = None):
-    """Tools by server (id or name) and enabled flag, ordered by exposed name."""
-    tools = tools_with_clashes().order_by("exposed_name")
+    """Tools by server (id or name) and enabled flag, ordered by exposed name, with their
+    numbers from the call log."""
+    tools = with_call_stats(tools_with_clashes()).order_by("exposed_name")
     if server:
         by = Q(server__name=server) | (Q(server_id=int(server)) if server.isdigit() else Q())
         tools = tools.filter(by)
@@ -155,7 +158,7 @@ def tool_list(*, server: str | None = None, enabled: bool | None = None) -> list
 
 
 def tool_detail(*, tool_id: int) -> dict:
-    return tool_dict(tools_with_clashes().get(pk=tool_id))
+    return tool_dict(with_call_stats(tools_with_clashes()).get(pk=tool_id))
 
 
 def tool_by_exposed_name(*, name: str) -> Tool | None:

@@ -307,6 +307,10 @@ class UpstreamManager:
             except Exception:  # noqa: BLE001 - a callback must never break the runtime
                 logger.exception("on_catalog failed")
         self._rebuild()
+        # A replica is ready before its first listing arrives: the status reported with
+        # that state change counted no tools, so report the listing's count too.
+        if not self._closed:
+            await self._report(server.status())
 
     def _server_state(self, server: UpstreamServer) -> None:
         if self._closed:

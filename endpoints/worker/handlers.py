@@ -88,8 +88,18 @@ class ControlHandlers:
         endpoint_id = message.get("endpoint_id")
         if endpoint_id is not None and endpoint_id not in pool.endpoint_ids():
             return {"results": {}}
-        results = await pool.check_health(endpoint_id)
-        return {"results": {str(pk): rtt for pk, rtt in results.items()}}
+        outcomes = await pool.check(endpoint_id)
+        # results: id -> RTT (None: failed); failures: id -> why, for the failed ones.
+        return {
+            "results": {
+                str(pk): o.rtt_ms if o.failure is None else None for pk, o in outcomes.items()
+            },
+            "failures": {
+                str(pk): {"reason": o.failure, "detail": o.detail, "state": o.state}
+                for pk, o in outcomes.items()
+                if o.failure is not None
+            },
+        }
 
     async def _probe(self, message: dict) -> dict:
         if self._targets_other_worker(message):

@@ -9,6 +9,7 @@
 //   repeated WebSocket failures; "ws" and "sse" force one.
 // Events: "state" ({state, transport, retryAt, reason}) and "frame" (every frame).
 
+import { t, tf } from "./i18n.js";
 import { SSETransport, WSTransport } from "./transports.js";
 
 export const FALLBACK_AFTER = 3; // WebSocket failures in a row before auto switches to SSE
@@ -104,7 +105,7 @@ export class WSClient extends EventTarget {
   // --- requests -----------------------------------------------------------------
 
   request(type, payload = {}, { channel = "system", timeout = this.requestTimeout } = {}) {
-    if (this.state !== "live") return Promise.reject(new RequestError("offline: not connected to the hub"));
+    if (this.state !== "live") return Promise.reject(new RequestError(t("offline: not connected to the hub")));
     const id = `r${this.nextId++}`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -185,16 +186,16 @@ export class WSClient extends EventTarget {
   _onClose({ code, reason, opened }) {
     this.transport = null;
     this._stopHeartbeat();
-    for (const id of [...this.pending.keys()]) this._fail(id, new RequestError("connection lost"));
+    for (const id of [...this.pending.keys()]) this._fail(id, new RequestError(t("connection lost")));
     if (DENIED.has(code)) {
-      this._setState("denied", { reason: reason || "login required" });
+      this._setState("denied", { reason: reason || t("login required") });
       return;
     }
     // A WebSocket that never opened while plain HTTP works looks blocked (a proxy,
     // a firewall); when HTTP fails too, the hub is just down (e.g. restarting).
     const suspectBlocked = this.mode === "auto" && this.active === "ws" && !opened;
     const delay = backoffDelay(this.attempt++, this.backoff);
-    this._setState("reconnecting", { retryAt: Date.now() + delay, reason: reason || `closed (${code})` });
+    this._setState("reconnecting", { retryAt: Date.now() + delay, reason: reason || tf("closed (%(code)s)", { code }) });
     this.retryTimer = setTimeout(async () => {
       if (this.state !== "reconnecting") return; // reconnectNow() got there first
       if (suspectBlocked && (await this._httpReachable())) {
@@ -229,7 +230,7 @@ export class WSClient extends EventTarget {
           const transport = this.transport;
           this.transport = null;
           transport?.close(4000, "heartbeat timeout");
-          this._onClose({ code: 4408, reason: "heartbeat timeout", opened: true });
+          this._onClose({ code: 4408, reason: t("heartbeat timeout"), opened: true });
         } else if (now >= nextBeat && this.transport?.subscribesInBand) {
           nextBeat = now + interval * 1000;
           this.transport.send({ id: null, channel: "system", type: "heartbeat", payload: {} }).catch(() => {});

@@ -2,7 +2,8 @@
 // here: no chart library, no build step). Buckets are those of the REST history and of the
 // `health_bucket` event (camelCase, docs/endpoint-pool.md "Health history").
 
-import { el } from "./ui.js";
+import { t, tf, tn } from "./i18n.js";
+import { el, formatClock, formatTime } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const MINUTE = 60000;
@@ -59,20 +60,25 @@ function pct(value) {
   return value == null ? "—" : `${value >= 99.995 || value === 0 ? value.toFixed(0) : value.toFixed(2)} %`;
 }
 
+// A bucket's state in words (STATES).
+function stateWord(state) {
+  return { up: t("up"), down: t("down"), partial: t("partial"), none: t("no data") }[state] ?? state;
+}
+
 function tooltip(bucket, start) {
-  const time = new Date(start).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  if (!bucket) return `${time}: no data`;
-  const parts = [`${time}: ${bucket.state}`, `uptime ${pct(bucket.uptimePercent)}`];
-  if (bucket.pingsOk != null) parts.push(`pings ${bucket.pingsOk} ok / ${bucket.pingsFailed} failed`);
-  if (bucket.rttAvgMs != null) parts.push(`RTT avg ${Math.round(bucket.rttAvgMs)} ms, p95 ${Math.round(bucket.rttP95Ms)} ms`);
-  if (bucket.disconnections) parts.push(`${bucket.disconnections} disconnection(s)`);
-  if (bucket.outages) parts.push(`${bucket.outages} outage(s)`);
+  const time = formatClock(start, { seconds: false });
+  if (!bucket) return tf("%(time)s: no data", { time });
+  const parts = [`${time}: ${stateWord(bucket.state)}`, tf("uptime %(percent)s", { percent: pct(bucket.uptimePercent) })];
+  if (bucket.pingsOk != null) parts.push(tf("pings %(ok)s ok / %(failed)s failed", { ok: bucket.pingsOk, failed: bucket.pingsFailed }));
+  if (bucket.rttAvgMs != null) parts.push(tf("RTT avg %(avg)s ms, p95 %(p95)s ms", { avg: Math.round(bucket.rttAvgMs), p95: Math.round(bucket.rttP95Ms) }));
+  if (bucket.disconnections) parts.push(tn("%(count)s disconnection", "%(count)s disconnections", bucket.disconnections, { count: bucket.disconnections }));
+  if (bucket.outages) parts.push(tn("%(count)s outage", "%(count)s outages", bucket.outages, { count: bucket.outages }));
   return parts.join(" · ");
 }
 
 // The last `count` finished minutes, oldest first, each coloured by its bucket's state
 // (no bucket: "none"). A tooltip (title) says what the minute held.
-export function heartbeatBar(buckets, { count = 60, now = Date.now(), label = "Last hour" } = {}) {
+export function heartbeatBar(buckets, { count = 60, now = Date.now(), label = t("Last hour") } = {}) {
   const byStart = new Map(buckets.map((b) => [Date.parse(b.start), b]));
   const current = Math.floor(now / MINUTE) * MINUTE;
   const beats = [];
@@ -83,14 +89,14 @@ export function heartbeatBar(buckets, { count = 60, now = Date.now(), label = "L
   }
   const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
   for (const beat of beats) counts[beat.dataset.state] += 1;
-  const summary = `${label}: ${counts.up} up, ${counts.partial} partial, ${counts.down} down, ${counts.none} without data`;
+  const summary = tf("%(label)s: %(up)s up, %(partial)s partial, %(down)s down, %(none)s without data", { label, ...counts });
   return el("div", { class: "heartbeat", role: "img", "aria-label": summary, title: summary }, beats);
 }
 
 export function uptimeLine(uptime = {}) {
   const cell = (label, value) =>
     el("span", { class: "uptime-item" }, el("span", { class: "stat-label" }, label), " ", el("strong", {}, pct(value)));
-  return el("div", { class: "uptime" }, cell("24 h", uptime["24h"]), cell("7 d", uptime["7d"]), cell("30 d", uptime["30d"]));
+  return el("div", { class: "uptime" }, cell(t("24 h"), uptime["24h"]), cell(t("7 d"), uptime["7d"]), cell(t("30 d"), uptime["30d"]));
 }
 
 // Average RTT (line) and p95 (dashed line) per bucket over [from, to]; buckets without
@@ -101,9 +107,9 @@ export function rttChart(buckets, { from, to, width = 300, height = 70 } = {}) {
   const start = Date.parse(from);
   const end = Date.parse(to);
   if (!points.length || !(end > start)) {
-    svg.setAttribute("aria-label", "no RTT samples in this range");
+    svg.setAttribute("aria-label", t("no RTT samples in this range"));
     svg.append(svgNode("text", { x: 4, y: height / 2, class: "rtt-empty" }));
-    svg.lastChild.textContent = "no RTT samples in this range";
+    svg.lastChild.textContent = t("no RTT samples in this range");
     return svg;
   }
   const top = Math.max(...points.map((b) => b.rttP95Ms ?? b.rttAvgMs), 1);
@@ -128,9 +134,12 @@ export function rttChart(buckets, { from, to, width = 300, height = 70 } = {}) {
     flush();
   }
   const label = svgNode("text", { x: 2, y: 10, class: "rtt-axis" });
-  label.textContent = `${Math.round(top)} ms`;
+  label.textContent = tf("%(ms)s ms", { ms: Math.round(top) });
   svg.append(label);
   const avg = points.reduce((sum, b) => sum + b.rttAvgMs, 0) / points.length;
-  svg.setAttribute("aria-label", `RTT from ${new Date(start).toLocaleString()} to ${new Date(end).toLocaleString()}: average ${Math.round(avg)} ms, highest p95 ${Math.round(top)} ms`);
+  svg.setAttribute(
+    "aria-label",
+    tf("RTT from %(from)s to %(to)s: average %(avg)s ms, highest p95 %(p95)s ms", { from: formatTime(start), to: formatTime(end), avg: Math.round(avg), p95: Math.round(top) }),
+  );
   return svg;
 }

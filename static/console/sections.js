@@ -1,6 +1,32 @@
 // Renderers for parts shown on more than one page: sync summary, run table, endpoints.
 
-import { el, formatDuration, formatTime, showProblem, sparkline } from "./ui.js";
+import { t, tf } from "./i18n.js";
+import { el, formatDuration, formatTime, sparkline } from "./ui.js";
+
+// The words for the states and statuses the hub sends (endpoint states of
+// endpoints/pool/status.py, sync and run statuses of chathistory/models.py), written out
+// so that makemessages finds them; an unknown word is shown as sent.
+export function stateLabel(value) {
+  const labels = {
+    connecting: t("connecting"),
+    connected: t("connected"),
+    degraded: t("degraded"),
+    backoff: t("backoff"),
+    failed: t("failed"),
+    disabled: t("disabled"),
+    starting: t("starting"),
+    ready: t("ready"),
+    restarting: t("restarting"),
+    stopped: t("stopped"),
+    never: t("never ran"),
+    in_progress: t("in progress"),
+    success: t("success"),
+    skipped: t("skipped"),
+    abandoned: t("abandoned"),
+    not_configured: t("not configured"),
+  };
+  return value == null ? null : (labels[value] ?? String(value));
+}
 
 function stat(label, value, extra = {}) {
   return el("div", { class: "stat", ...extra }, el("span", { class: "stat-label" }, label), el("span", { class: "stat-value" }, value ?? "—"));
@@ -14,46 +40,14 @@ export function renderSyncSummary(node, payload) {
     el(
       "div",
       { class: "stats" },
-      stat("Status", s.status, { dataset: { status: s.status || "" } }),
-      stat("Last success", formatTime(s.last_success_at)),
-      stat("Lag", formatDuration(lag), { class: `stat${lag > 120 ? " warn" : ""}` }),
-      stat("Devices", s.devices),
-      stat("Sessions", s.sessions),
-      stat("Messages", s.messages),
+      stat(t("Status"), stateLabel(s.status), { dataset: { status: s.status || "" } }),
+      stat(t("Last success"), formatTime(s.last_success_at)),
+      stat(t("Lag"), formatDuration(lag), { class: `stat${lag > 120 ? " warn" : ""}` }),
+      stat(t("Devices"), s.devices),
+      stat(t("Sessions"), s.sessions),
+      stat(t("Messages"), s.messages),
     ),
-    s.last_error ? el("p", { class: "error-text" }, "Last error: ", s.last_error) : el("p", { class: "muted" }, "No error in the last run."),
-  );
-}
-
-export function renderRuns(node, runs) {
-  if (!runs.length) {
-    showProblem(node, "No sync has run yet.");
-    return;
-  }
-  const rows = runs.map((run) =>
-    el(
-      "tr",
-      { dataset: { run: run.id ?? "" } },
-      el("td", {}, run.id ?? "—"),
-      el("td", {}, formatTime(run.started_at)),
-      el("td", {}, formatTime(run.finished_at)),
-      el("td", { class: `status-${run.status}` }, run.status),
-      el("td", { class: "num" }, run.rows_read ?? 0),
-      el("td", { class: "num" }, run.rows_written ?? 0),
-      el("td", { class: "error-text" }, run.error || ""),
-    ),
-  );
-  node.replaceChildren(
-    el(
-      "div",
-      { class: "table-wrap" },
-      el(
-        "table",
-        { class: "runs" },
-        el("thead", {}, el("tr", {}, ...["Run", "Started", "Finished", "Status", "Read", "Written", "Error"].map((h) => el("th", {}, h)))),
-        el("tbody", {}, rows),
-      ),
-    ),
+    s.last_error ? el("p", { class: "error-text" }, t("Last error:"), " ", s.last_error) : el("p", { class: "muted" }, t("No error in the last run.")),
   );
 }
 
@@ -61,14 +55,14 @@ export function renderRuns(node, runs) {
 export function countdown(iso) {
   if (!iso) return "";
   const seconds = Math.ceil((new Date(iso).getTime() - Date.now()) / 1000);
-  return seconds > 0 ? `reconnect in ${seconds} s` : "reconnecting now";
+  return seconds > 0 ? tf("reconnect in %(seconds)s s", { seconds }) : t("reconnecting now");
 }
 
 function tokenText(endpoint) {
-  if (endpoint.tokenExpired) return el("span", { class: "error-text" }, "token expired");
-  if (!endpoint.tokenExpiresAt) return "token expiry unknown";
+  if (endpoint.tokenExpired) return el("span", { class: "error-text" }, t("token expired"));
+  if (!endpoint.tokenExpiresAt) return t("token expiry unknown");
   const days = (new Date(endpoint.tokenExpiresAt).getTime() - Date.now()) / 86400000;
-  const text = `token expires ${formatTime(endpoint.tokenExpiresAt)}`;
+  const text = tf("token expires %(time)s", { time: formatTime(endpoint.tokenExpiresAt) });
   return days < 7 ? el("span", { class: "warn-text" }, text) : text;
 }
 
@@ -81,16 +75,16 @@ export function endpointCard(endpoint, { onReconnect, onCheck }) {
       "header",
       {},
       el("strong", {}, endpoint.name || `#${endpoint.id}`),
-      el("span", { class: "badge", dataset: { state: endpoint.state } }, endpoint.enabled === false ? "disabled" : endpoint.state),
+      el("span", { class: "badge", dataset: { state: endpoint.state } }, endpoint.enabled === false ? t("disabled") : stateLabel(endpoint.state)),
     ),
     el("div", { class: "mono muted url" }, endpoint.url || ""),
     el(
       "div",
       { class: "stats" },
-      stat("Health", score == null ? "—" : `${Math.round(score)}`),
-      stat("RTT", endpoint.rttMs == null ? "—" : `${Math.round(endpoint.rttMs)} ms`),
-      stat("p95", endpoint.rttP95Ms == null ? "—" : `${Math.round(endpoint.rttP95Ms)} ms`),
-      stat("Requests", `${endpoint.successfulRequests ?? 0}/${endpoint.totalRequests ?? 0}`),
+      stat(t("Health"), score == null ? "—" : `${Math.round(score)}`),
+      stat(t("RTT"), endpoint.rttMs == null ? "—" : tf("%(ms)s ms", { ms: Math.round(endpoint.rttMs) })),
+      stat(t("p95"), endpoint.rttP95Ms == null ? "—" : tf("%(ms)s ms", { ms: Math.round(endpoint.rttP95Ms) })),
+      stat(t("Requests"), `${endpoint.successfulRequests ?? 0}/${endpoint.totalRequests ?? 0}`),
     ),
     sparkline(endpoint.rttHistory),
     el("div", { class: "endpoint-foot" }, el("span", { class: "countdown", dataset: { at: endpoint.nextReconnectAt || "" } }, countdown(endpoint.nextReconnectAt)), " ", tokenText(endpoint)),
@@ -98,8 +92,8 @@ export function endpointCard(endpoint, { onReconnect, onCheck }) {
     el(
       "div",
       { class: "actions" },
-      el("button", { type: "button", onclick: () => onReconnect(endpoint) }, "Reconnect"),
-      el("button", { type: "button", onclick: () => onCheck(endpoint) }, "Check health"),
+      el("button", { type: "button", onclick: () => onReconnect(endpoint) }, t("Reconnect")),
+      el("button", { type: "button", onclick: () => onCheck(endpoint) }, t("Check health")),
       el("span", { class: "action-result muted", role: "status" }),
     ),
   );

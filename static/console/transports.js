@@ -2,6 +2,8 @@
 // (+ POST for requests) for networks that block WebSockets. Both deliver the
 // same frames {id, channel, type, payload} to `onFrame`.
 
+import { t } from "./i18n.js";
+
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
@@ -60,7 +62,7 @@ export class WSTransport {
 
   send(frame) {
     if (!this.socket || this.socket.readyState !== WebSocket.OPEN) {
-      return Promise.reject(new Error("not connected"));
+      return Promise.reject(new Error(t("not connected")));
     }
     this.socket.send(JSON.stringify(frame));
     return Promise.resolve(null); // the answer arrives as a frame
@@ -121,7 +123,7 @@ export class SSETransport {
       source.close();
       // EventSource hides HTTP statuses: ask once whether the hub refused us.
       const code = opened ? 1006 : await refusalCode(url);
-      this._closed({ code, reason: code === 1006 ? "stream lost" : "login required", opened });
+      this._closed({ code, reason: code === 1006 ? t("stream lost") : t("login required"), opened });
     };
   }
 
@@ -133,7 +135,7 @@ export class SSETransport {
   }
 
   async send(frame) {
-    if (!this.source) throw new Error("not connected");
+    if (!this.source) throw new Error(t("not connected"));
     const response = await fetch(this.requestPath, {
       method: "POST",
       credentials: "same-origin",

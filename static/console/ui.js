@@ -1,6 +1,7 @@
 // Small DOM helpers shared by the console pages, and the connection indicator.
 
 import { WSClient } from "./client.js";
+import { t, tf } from "./i18n.js";
 
 // el("td", {class: "x", dataset: {id: 1}}, "text", child) — text is always escaped.
 export function el(tag, attrs = {}, ...children) {
@@ -18,18 +19,51 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function formatTime(iso) {
-  if (!iso) return "—";
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+// The hub's TIME_ZONE and the page's language, as admin/base_site.html renders them
+// (<meta name="hub-time-zone">, <html lang>); the browser's own when absent.
+function pageLocale() {
+  const zone = document.querySelector('meta[name="hub-time-zone"]')?.content || undefined;
+  const language = document.documentElement.lang || undefined;
+  return { zone, language };
+}
+
+let timeFormat = null;
+
+function timeFormatter() {
+  if (timeFormat) return timeFormat;
+  const { zone, language } = pageLocale();
+  const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" };
+  try {
+    timeFormat = new Intl.DateTimeFormat(language, { ...options, timeZone: zone });
+  } catch {
+    timeFormat = new Intl.DateTimeFormat(undefined, options); // an unknown zone or language
+  }
+  return timeFormat;
+}
+
+// A time (ISO string, epoch milliseconds or Date) as "2026-11-29 15:09:35" in the hub's
+// TIME_ZONE: the same order in every language, seconds without fractions.
+export function formatTime(value, { seconds = true } = {}) {
+  if (value == null || value === "") return "—";
+  const date = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  const parts = Object.fromEntries(timeFormatter().formatToParts(date).map((part) => [part.type, part.value]));
+  const clock = seconds ? `${parts.hour}:${parts.minute}:${parts.second}` : `${parts.hour}:${parts.minute}`;
+  return `${parts.year}-${parts.month}-${parts.day} ${clock}`;
+}
+
+// Only the clock ("15:09" or "15:09:35") of a time, in the hub's TIME_ZONE.
+export function formatClock(value, { seconds = true } = {}) {
+  const text = formatTime(value, { seconds });
+  return text.includes(" ") ? text.slice(text.indexOf(" ") + 1) : text;
 }
 
 export function formatDuration(seconds) {
   if (seconds == null) return "—";
   const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  if (s < 60) return tf("%(s)s s", { s });
+  if (s < 3600) return tf("%(m)s min %(s)s s", { m: Math.floor(s / 60), s: s % 60 });
+  return tf("%(h)s h %(m)s min", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
 }
 
 // An inline SVG line of recent values (oldest first).
@@ -41,7 +75,7 @@ export function sparkline(values, { width = 120, height = 28 } = {}) {
   svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("role", "img");
   const points = (values || []).filter((v) => typeof v === "number" && Number.isFinite(v));
-  svg.setAttribute("aria-label", points.length ? `RTT ${points.join(", ")} ms` : "no RTT samples yet");
+  svg.setAttribute("aria-label", points.length ? tf("RTT %(values)s ms", { values: points.join(", ") }) : t("no RTT samples yet"));
   if (points.length < 2) return svg;
   const max = Math.max(...points, 1);
   const step = width / (points.length - 1);
@@ -61,14 +95,14 @@ export function mountIndicator(client, node) {
     const { state, transport, retryAt, reason } = info;
     const via = transport === "sse" ? "SSE" : "WebSocket";
     let text;
-    if (state === "live") text = `Live (${via})`;
-    else if (state === "connecting") text = `Connecting (${via})…`;
+    if (state === "live") text = tf("Live (%(via)s)", { via });
+    else if (state === "connecting") text = tf("Connecting (%(via)s)…", { via });
     else if (state === "reconnecting") {
       const wait = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-      text = `Offline — ${reason || "connection lost"}; retrying in ${wait} s`;
-    } else if (state === "denied") text = `Not allowed: ${reason}. Log in again.`;
-    else text = "Starting…";
-    if (staleSince && state !== "live") text += ` · data as of ${staleSince.toLocaleTimeString()}`;
+      text = tf("Offline — %(reason)s; retrying in %(wait)s s", { reason: reason || t("connection lost"), wait });
+    } else if (state === "denied") text = tf("Not allowed: %(reason)s. Log in again.", { reason });
+    else text = t("Starting…");
+    if (staleSince && state !== "live") text += ` · ${tf("data as of %(time)s", { time: formatClock(staleSince) })}`;
     node.textContent = text;
     node.dataset.state = state;
     node.dataset.transport = transport || "";

@@ -3,6 +3,7 @@
 // script, so templates/admin/djcelery/change_periodictask_form.html loads this file.
 "use strict";
 (function ($) {
+  const t = (s) => (window.gettext ? window.gettext(s) : s);
   const readableCrontabs = JSON.parse(document.getElementById("readable-crontabs").textContent);
   const help = $(".field-crontab .help");
   const originalHelp = help.text();
@@ -10,6 +11,6 @@
   $(".field-crontab_translation").hide();
   $(".field-crontab").on("change", function () {
     const words = readableCrontabs[$("#id_crontab").val()];
-    help.text(originalHelp).append($("<br>"), document.createTextNode(`Translation: ${words ?? ""}`));
+    help.text(originalHelp).append($("<br>"), document.createTextNode(`${t("Translation:")} ${words ?? ""}`));
   });
 })(django.jQuery);

@@ -43,6 +43,9 @@ route                                                  method  body             
 /                                                      PATCH   -                   302    302    302    302      302    302
 /                                                      DELETE  -                   302    302    302    302      302    302
 /api/health                                            GET     -                   200|503 200|503 200|503 200|503 200|503 200|503
+/i18n/setlang/                                         GET     -                   302    302    302    302      302    302
+/i18n/setlang/                                         POST    -                   302    302    302    302      302    302
+/jsi18n/                                               GET     -                   200    200    200    200      200    200
 /metrics                                               GET     -                   403    403    403    403      403    403
 /xiaozhi/agent/chat-history/report                     POST    {}                  401    401    401    401      401    401
 /api/status                                            GET     -                   401    403    200    200      200    200
@@ -72,6 +75,10 @@ route                                                  method  body             
 /api/tools/<int:tool_id>                               GET     -                   401    403    200    200      200    200
 /api/tools/<int:tool_id>                               PATCH   {}                  401    403    403    200      200    200
 /api/v2/devices                                        GET     -                   401    403    200    200      200    200
+/api/v2/messages                                       GET     -                   401    403    200    200      200    200
+/api/v2/messages/export                                GET     -                   401    403    200    200      200    200
+/api/v2/devices/<int:pk>/export                        GET     -                   401    403    200    200      200    200
+/api/v2/devices/<int:pk>/sessions/<int:session_pk>/export GET -                    401    403    200    200      200    200
 /api/v2/devices/<int:pk>/history                       GET     -                   401    403    200    200      200    200
 /api/v2/devices/<int:pk>/sessions                      GET     -                   401    403    200    200      200    200
 /api/v2/devices/<int:pk>/sessions/<int:session_pk>/messages GET -                  401    403    200    200      200    200
@@ -98,9 +105,13 @@ route                                                  method  body             
 /admin/                                                GET     -                   login  200    200    200      200    200
 /admin/endpoints/endpoint/                             GET     -                   login  403    200    200      200    200
 /admin/endpoints/endpoint/add/                         GET     -                   login  403    403    403      200    200
+/admin/endpoints/endpoint/<endpoint_id>/change/        GET     -                   login  403    200    200      200    200
+/admin/endpoints/endpoint/<endpoint_id>/reconnect/     POST    -                   login  403    403    302      302    302
+/admin/endpoints/endpoint/<endpoint_id>/check/         POST    -                   login  403    403    302      302    302
 /admin/endpoints/mcpserver/add/                        GET     -                   login  403    403    403      200    200
 /admin/endpoints/mcpserver/<server_id>/change/         GET     -                   login  403    200    200      200    200
 /admin/endpoints/tool/                                 GET     -                   login  403    200    200      200    200
+/admin/endpoints/tool/<tool_id>/try/                   POST    -                   login  403    403    200      200    200
 /admin/chathistory/chatmessage/                        GET     -                   login  403    200    200      200    200
 /admin/alerts/alert/                                   GET     -                   login  403    200    200      200    200
 /admin/alerts/alertrule/add/                           GET     -                   login  403    403    403      200    200

@@ -99,8 +99,13 @@ class Validator:
         )
         if valid_request:
             self.openapi.validate_request(request)
+        if response.streaming:  # a download (the exports): read once, kept for the caller
+            response.streaming_content = [b"".join(response.streaming_content)]
+            body = response.getvalue()
+        else:
+            body = response.content
         answer = MockResponse(
-            response.content,
+            body,
             status_code=response.status_code,
             content_type=response.get("Content-Type", "application/json"),
         )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,8 +98,9 @@ class HubServer:
             self.process = None
 
 
-@pytest.fixture(scope="module")
-def hub(django_db_setup, django_db_blocker, tmp_path_factory):
+@contextmanager
+def running_hub(tmp_path_factory, **extra_env: str) -> Iterator[HubServer]:
+    """The documented daphne on the test services; `extra_env` adds or overrides settings."""
     from django.conf import settings
 
     env = hub_env(
@@ -107,16 +110,19 @@ def hub(django_db_setup, django_db_blocker, tmp_path_factory):
         HUB_CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
         HUB_REPORT_SECRET=REPORT_SECRET,
         ALLOWED_HOSTS="127.0.0.1",
-        HUB_CONSOLE_TRANSPORT="auto",
+        **extra_env,
     )
     server = HubServer(tmp_path_factory.mktemp("daphne-logs"), env)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+@contextmanager
+def chromium(tmp_path_factory, **context_options):
+    """A persistent Chromium context (Playwright); `context_options` such as locale."""
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop running in this thread; the ORM
@@ -126,21 +132,34 @@ def browser(tmp_path_factory):
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            profile = tmp_path_factory.mktemp("chromium-profile")
             context = playwright.chromium.launch_persistent_context(
-                str(profile),
+                str(tmp_path_factory.mktemp("chromium-profile")),
                 executable_path=CHROMIUM,
                 args=CHROMIUM_ARGS,
                 headless=True,
-                viewport={"width": 1200, "height": 900},
+                **{"viewport": {"width": 1200, "height": 900}, **context_options},
             )
-            yield context
-            context.close()
+            try:
+                yield context
+            finally:
+                context.close()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="module")
+def hub(django_db_setup, django_db_blocker, tmp_path_factory):
+    with running_hub(tmp_path_factory, HUB_CONSOLE_TRANSPORT="auto") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    with chromium(tmp_path_factory) as context:
+        yield context
 
 
 # Every page reports what its Content-Security-Policy blocked (the event and the

@@ -33,7 +33,7 @@ def test_reconnect_and_check_commands_reach_the_running_pool(peer_thread, start_
     [first] = open_to(peer, token)
 
     said = run("endpoint_reconnect", "cmd")
-    assert f"Reconnect of {endpoint.pk} cmd sent to the pool workers." in said
+    assert f"Reconnecting {endpoint.pk} cmd now (worker " in said
     wait_until(
         lambda: [c for c in open_to(peer, token) if c is not first],
         timeout=15,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
+from django.utils.translation import gettext_lazy as _
 
 
 @admin.register(LogEntry)
@@ -28,7 +29,7 @@ class AuditLogAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    @admin.display(description="change")
+    @admin.display(description=_("change"))
     def change(self, entry: LogEntry) -> str:
         return entry.get_change_message()
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from xiaozhi_hub.access import audit
 
@@ -30,20 +32,22 @@ class AlertRuleAdmin(admin.ModelAdmin):
     readonly_fields = ("parameters_of_each_kind",)
     fieldsets = (
         (None, {"fields": ("name", "kind", "enabled", "severity", "description")}),
-        ("Condition", {"fields": ("params", "parameters_of_each_kind", "for_minutes")}),
-        ("Notifications", {"fields": ("reminder_hours", "flap_minutes")}),
+        (_("Condition"), {"fields": ("params", "parameters_of_each_kind", "for_minutes")}),
+        (_("Notifications"), {"fields": ("reminder_hours", "flap_minutes")}),
     )
 
-    @admin.display(description="parameters of each kind")
+    @admin.display(description=_("parameters of each kind"))
     def parameters_of_each_kind(self, obj=None):
         return format_html_join(
             "",
             "<p><b>{}</b>: {}</p>",
-            ((kind, kinds.params_help(kind)) for kind, _ in kinds.KIND_CHOICES),
+            ((kind, kinds.params_help(kind)) for kind, _label in kinds.KIND_CHOICES),
         )
 
 
-def _act(modeladmin, request, queryset, action, done: str, **arguments) -> None:
+def _act(modeladmin, request, queryset, action, done: str, shown: str, **arguments) -> None:
+    """`done` goes to the audit log (English, like every log); `shown` (a plural message
+    with %(count)s) is what the person who acted reads."""
     changed, refused = 0, []
     for alert in queryset:
         try:
@@ -61,9 +65,24 @@ def _act(modeladmin, request, queryset, action, done: str, **arguments) -> None:
             action=done,
         )
     if changed:
-        modeladmin.message_user(request, f"{done}: {changed} alert(s).")
+        modeladmin.message_user(request, shown % {"count": changed})
     for reason in refused:
         modeladmin.message_user(request, reason, level=messages.WARNING)
+
+
+# What the actions tell the person who acted.
+ACKNOWLEDGED = ngettext_lazy(
+    "%(count)s alert acknowledged.", "%(count)s alerts acknowledged.", "count"
+)
+SILENCED_1H = ngettext_lazy(
+    "%(count)s alert silenced for 1 hour.", "%(count)s alerts silenced for 1 hour.", "count"
+)
+SILENCED_24H = ngettext_lazy(
+    "%(count)s alert silenced for 24 hours.", "%(count)s alerts silenced for 24 hours.", "count"
+)
+LIFTED = ngettext_lazy(
+    "Silence lifted for %(count)s alert.", "Silence lifted for %(count)s alerts.", "count"
+)
 
 
 @admin.register(Alert)
@@ -93,7 +112,7 @@ class AlertAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # alerts are the evaluator's record
 
-    @admin.action(description="Acknowledge (no more reminders)", permissions=["change"])
+    @admin.action(description=_("Acknowledge (no more reminders)"), permissions=["change"])
     def acknowledge(self, request, queryset) -> None:
         _act(
             self,
@@ -101,17 +120,34 @@ class AlertAdmin(admin.ModelAdmin):
             queryset,
             services.alert_acknowledge,
             "Acknowledged",
+            ACKNOWLEDGED,
             user=request.user,
         )
 
-    @admin.action(description="Silence for 1 hour", permissions=["change"])
+    @admin.action(description=_("Silence for 1 hour"), permissions=["change"])
     def silence_1h(self, request, queryset) -> None:
-        _act(self, request, queryset, services.alert_silence, "Silenced for 60 min", minutes=60)
+        _act(
+            self,
+            request,
+            queryset,
+            services.alert_silence,
+            "Silenced for 60 min",
+            SILENCED_1H,
+            minutes=60,
+        )
 
-    @admin.action(description="Silence for 24 hours", permissions=["change"])
+    @admin.action(description=_("Silence for 24 hours"), permissions=["change"])
     def silence_24h(self, request, queryset) -> None:
-        _act(self, request, queryset, services.alert_silence, "Silenced for 1440 min", minutes=1440)
+        _act(
+            self,
+            request,
+            queryset,
+            services.alert_silence,
+            "Silenced for 1440 min",
+            SILENCED_24H,
+            minutes=1440,
+        )
 
-    @admin.action(description="Lift the silence", permissions=["change"])
+    @admin.action(description=_("Lift the silence"), permissions=["change"])
     def lift_silence(self, request, queryset) -> None:
-        _act(self, request, queryset, services.alert_silence, "Silence lifted", minutes=0)
+        _act(self, request, queryset, services.alert_silence, "Silence lifted", LIFTED, minutes=0)

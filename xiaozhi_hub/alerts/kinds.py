@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
 ENDPOINT_FAILED = "endpoint_failed"
 ENDPOINT_DOWN = "endpoint_down"
 TOKEN_EXPIRY = "token_expiry"
@@ -20,14 +23,14 @@ SYNC_LAG = "sync_lag"
 INGEST_REJECTS = "ingest_rejects"
 
 KIND_CHOICES = [
-    (ENDPOINT_FAILED, "Endpoint failed (gave up reconnecting)"),
-    (ENDPOINT_DOWN, "Endpoint degraded or not connected"),
-    (TOKEN_EXPIRY, "Endpoint token expires soon"),
-    (HEALTHY_RATIO, "Too few enabled endpoints healthy"),
-    (SERVER_DOWN, "Upstream MCP server down"),
-    (SYNC_FAILING, "Chat sync failing"),
-    (SYNC_LAG, "Chat sync lagging"),
-    (INGEST_REJECTS, "Report ingest rejecting requests"),
+    (ENDPOINT_FAILED, _("Endpoint failed (gave up reconnecting)")),
+    (ENDPOINT_DOWN, _("Endpoint degraded or not connected")),
+    (TOKEN_EXPIRY, _("Endpoint token expires soon")),
+    (HEALTHY_RATIO, _("Too few enabled endpoints healthy")),
+    (SERVER_DOWN, _("Upstream MCP server down")),
+    (SYNC_FAILING, _("Chat sync failing")),
+    (SYNC_LAG, _("Chat sync lagging")),
+    (INGEST_REJECTS, _("Report ingest rejecting requests")),
 ]
 
 SEVERITIES = ("critical", "warning", "info")
@@ -39,7 +42,7 @@ class Param:
     default: float
     minimum: float
     maximum: float
-    help: str
+    help: str  # lazy: shown in the admin in the page's language
     integer: bool = False
 
 
@@ -47,24 +50,42 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     ENDPOINT_FAILED: (),
     ENDPOINT_DOWN: (),
     TOKEN_EXPIRY: (
-        Param("days", 7, 0, 365, "Fire when an endpoint's token expires within this many days."),
+        Param("days", 7, 0, 365, _("Fire when an endpoint's token expires within this many days.")),
     ),
     HEALTHY_RATIO: (
         Param(
-            "percent", 50, 1, 100, "Fire when fewer than this % of enabled endpoints are healthy."
+            "percent",
+            50,
+            1,
+            100,
+            _("Fire when fewer than this percentage of enabled endpoints are healthy."),
         ),
     ),
     SERVER_DOWN: (),
     SYNC_FAILING: (
-        Param("runs", 3, 1, 1000, "Fire after this many failed sync runs in a row.", integer=True),
+        Param(
+            "runs", 3, 1, 1000, _("Fire after this many failed sync runs in a row."), integer=True
+        ),
     ),
     SYNC_LAG: (
-        Param("minutes", 30, 1, 100000, "Fire when the last successful sync is older than this."),
+        Param(
+            "minutes",
+            30,
+            1,
+            100000,
+            _("Fire when the last successful sync is older than this (minutes)."),
+        ),
     ),
     INGEST_REJECTS: (
-        Param("percent", 20, 0, 100, "Fire when more than this % of reports were rejected…"),
-        Param("window_minutes", 15, 1, 1440, "…over this many minutes…", integer=True),
-        Param("min_requests", 10, 1, 1000000, "…and at least this many came in.", integer=True),
+        Param(
+            "percent",
+            20,
+            0,
+            100,
+            _("Fire when more than this percentage of reports were rejected…"),
+        ),
+        Param("window_minutes", 15, 1, 1440, _("…over this many minutes…"), integer=True),
+        Param("min_requests", 10, 1, 1000000, _("…and at least this many came in."), integer=True),
     ),
 }
 
@@ -75,25 +96,31 @@ def clean_params(kind: str, params: Any) -> dict[str, float | int]:
     Raises ValueError with a message naming the parameter (nothing is stored).
     """
     if kind not in PARAMS:
-        raise ValueError(f"unknown rule kind {kind!r}")
+        raise ValueError(gettext("unknown rule kind %(kind)r") % {"kind": kind})
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        raise ValueError("parameters must be a JSON object")
+        raise ValueError(gettext("parameters must be a JSON object"))
     specs = {spec.name: spec for spec in PARAMS[kind]}
     unknown = sorted(set(params) - set(specs))
     if unknown:
-        allowed = ", ".join(specs) or "none"
-        raise ValueError(f"unknown parameter {unknown[0]!r} for {kind} (allowed: {allowed})")
+        allowed = ", ".join(specs) or gettext("none")
+        raise ValueError(
+            gettext("unknown parameter %(name)r for %(kind)s (allowed: %(allowed)s)")
+            % {"name": unknown[0], "kind": kind, "allowed": allowed}
+        )
     cleaned: dict[str, float | int] = {}
     for name, spec in specs.items():
         value = params.get(name, spec.default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            raise ValueError(f"{name} must be a number")
+            raise ValueError(gettext("%(name)s must be a number") % {"name": name})
         if spec.integer and int(value) != value:
-            raise ValueError(f"{name} must be a whole number")
+            raise ValueError(gettext("%(name)s must be a whole number") % {"name": name})
         if not spec.minimum <= value <= spec.maximum:
-            raise ValueError(f"{name} must be between {spec.minimum:g} and {spec.maximum:g}")
+            raise ValueError(
+                gettext("%(name)s must be between %(minimum)s and %(maximum)s")
+                % {"name": name, "minimum": f"{spec.minimum:g}", "maximum": f"{spec.maximum:g}"}
+            )
         cleaned[name] = int(value) if spec.integer else value
     return cleaned
 
@@ -101,8 +128,12 @@ def clean_params(kind: str, params: Any) -> dict[str, float | int]:
 def params_help(kind: str) -> str:
     specs = PARAMS.get(kind, ())
     if not specs:
-        return "no parameters"
-    return "; ".join(f"{s.name} (default {s.default:g}): {s.help}" for s in specs)
+        return gettext("no parameters")
+    return "; ".join(
+        gettext("%(name)s (default %(default)s): %(help)s")
+        % {"name": s.name, "default": f"{s.default:g}", "help": s.help}
+        for s in specs
+    )
 
 
 # The rules a fresh hub starts with (name, kind, params, for minutes, severity, description).

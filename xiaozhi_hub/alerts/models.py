@@ -7,51 +7,61 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import kinds
 
-SEVERITY_CHOICES = [("critical", "critical"), ("warning", "warning"), ("info", "info")]
+SEVERITY_CHOICES = [("critical", _("critical")), ("warning", _("warning")), ("info", _("info"))]
 
 
 class AlertRule(models.Model):
-    name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=32, choices=kinds.KIND_CHOICES)
-    enabled = models.BooleanField(default=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("kind"), max_length=32, choices=kinds.KIND_CHOICES)
+    enabled = models.BooleanField(_("enabled"), default=True)
     params = models.JSONField(
-        "parameters",
+        _("parameters"),
         default=dict,
         blank=True,
-        help_text="The kind's thresholds as a JSON object; missing ones take their defaults "
-        "(see docs/alerts.md).",
+        help_text=_(
+            "The kind's thresholds as a JSON object; missing ones take their defaults "
+            "(see docs/alerts.md)."
+        ),
     )
     for_minutes = models.FloatField(
-        "for (minutes)",
+        _("for (minutes)"),
         default=5,
         validators=[MinValueValidator(0), MaxValueValidator(10080)],
-        help_text="How long the condition must hold before the alert fires (0: at once).",
+        help_text=_("How long the condition must hold before the alert fires (0: at once)."),
     )
     reminder_hours = models.FloatField(
-        "remind every (hours)",
+        _("remind every (hours)"),
         default=4,
         validators=[MinValueValidator(0), MaxValueValidator(720)],
-        help_text="Repeat the notification this often while the alert fires and nobody "
-        "acknowledged or silenced it (0: never).",
+        help_text=_(
+            "Repeat the notification this often while the alert fires and nobody "
+            "acknowledged or silenced it (0: never)."
+        ),
     )
     flap_minutes = models.FloatField(
-        "flap window (minutes)",
+        _("flap window (minutes)"),
         default=5,
         validators=[MinValueValidator(0), MaxValueValidator(1440)],
-        help_text="A resolved alert that fires again within this window re-opens silently; "
-        "the resolve notification waits until the window has passed.",
+        help_text=_(
+            "A resolved alert that fires again within this window re-opens silently; "
+            "the resolve notification waits until the window has passed."
+        ),
     )
-    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES, default="warning")
-    description = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    severity = models.CharField(
+        _("severity"), max_length=16, choices=SEVERITY_CHOICES, default="warning"
+    )
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["id"]
-        verbose_name = "alert rule"
+        verbose_name = _("alert rule")
+        verbose_name_plural = _("alert rules")
 
     def __str__(self) -> str:
         return self.name
@@ -70,30 +80,43 @@ class Alert(models.Model):
     FIRING = "firing"
     RESOLVED = "resolved"
 
-    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
-    # What it is about: "endpoint:3", "mcp_server:2", "pool", "sync", "ingest".
-    subject = models.CharField(max_length=100)
-    subject_label = models.CharField(max_length=200, blank=True)
-    state = models.CharField(
-        max_length=16, choices=[(FIRING, FIRING), (RESOLVED, RESOLVED)], default=FIRING
+    rule = models.ForeignKey(
+        AlertRule, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("rule")
     )
-    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES, default="warning")
-    message = models.TextField(blank=True)  # English; never a secret
-    message_zh = models.TextField("message (Chinese)", blank=True)
-    started_at = models.DateTimeField(help_text="When the condition began.")
-    fired_at = models.DateTimeField(default=timezone.now, db_index=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    # What it is about: "endpoint:3", "mcp_server:2", "pool", "sync", "ingest".
+    subject = models.CharField(_("subject"), max_length=100)
+    subject_label = models.CharField(_("subject label"), max_length=200, blank=True)
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=[(FIRING, _("firing")), (RESOLVED, _("resolved"))],
+        default=FIRING,
+    )
+    severity = models.CharField(
+        _("severity"), max_length=16, choices=SEVERITY_CHOICES, default="warning"
+    )
+    message = models.TextField(_("message"), blank=True)  # English; never a secret
+    message_zh = models.TextField(_("message (Chinese)"), blank=True)
+    started_at = models.DateTimeField(_("started at"), help_text=_("When the condition began."))
+    fired_at = models.DateTimeField(_("fired at"), default=timezone.now, db_index=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     closed_at = models.DateTimeField(
-        null=True, blank=True, help_text="Resolved past the flap window: the incident is over."
+        _("closed at"),
+        null=True,
+        blank=True,
+        help_text=_("Resolved past the flap window: the incident is over."),
     )
     notified_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the firing notification went out."
+        _("notified at"),
+        null=True,
+        blank=True,
+        help_text=_("When the firing notification went out."),
     )
-    last_notified_at = models.DateTimeField(null=True, blank=True)
-    resolve_notified_at = models.DateTimeField(null=True, blank=True)
-    reminder_count = models.PositiveIntegerField(default=0)
+    last_notified_at = models.DateTimeField(_("last notified at"), null=True, blank=True)
+    resolve_notified_at = models.DateTimeField(_("resolve notified at"), null=True, blank=True)
+    reminder_count = models.PositiveIntegerField(_("reminder count"), default=0)
     flap_count = models.PositiveIntegerField(
-        default=0, help_text="Times it re-opened within the flap window."
+        _("flap count"), default=0, help_text=_("Times it re-opened within the flap window.")
     )
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -101,13 +124,16 @@ class Alert(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("acknowledged by"),
     )
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
-    silenced_until = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    silenced_until = models.DateTimeField(_("silenced until"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-fired_at", "-id"]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
         indexes = [
             models.Index(fields=["rule", "subject", "closed_at"], name="alert_open_incident"),
             models.Index(fields=["state", "-fired_at"], name="alert_state_recent"),
@@ -124,13 +150,17 @@ class PendingCondition(models.Model):
     """A condition seen but not yet held for its rule's for-duration: the clock of it."""
 
     rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="+")
-    subject = models.CharField(max_length=100)
-    since = models.DateTimeField()
+    subject = models.CharField(_("subject"), max_length=100)
+    since = models.DateTimeField(
+        _("since"),
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["rule", "subject"], name="pending_condition_unique")
         ]
+        verbose_name = _("pending condition")
+        verbose_name_plural = _("pending conditions")
 
     def __str__(self) -> str:
         return f"{self.rule_id} {self.subject} since {self.since}"

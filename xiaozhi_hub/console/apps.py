@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ConsoleConfig(AppConfig):
@@ -11,4 +12,4 @@ class ConsoleConfig(AppConfig):
 
     name = "xiaozhi_hub.console"
     label = "console"
-    verbose_name = "Live console"
+    verbose_name = _("Live console")

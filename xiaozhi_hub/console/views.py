@@ -16,6 +16,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -49,6 +50,24 @@ def _client_config(*channels: str) -> dict:
     }
 
 
+def _by_agent(devices: list[dict]) -> list[dict]:
+    """Devices grouped by their agent, as the xiaozhi manager lists them. `devices` come
+    most recent first: so do the groups (by their most recent device), and the devices
+    within each; devices without an agent are one group of their own."""
+    groups: dict[str | None, dict] = {}
+    for device in devices:
+        key = device["agent_id"]
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {
+                "agent_id": key,
+                "name": device["agent_name"] or key or "",
+                "devices": [],
+            }
+        group["devices"].append(device)
+    return list(groups.values())
+
+
 def _page(request, template: str, channels: tuple[str, ...], **context):
     context.update(
         admin.site.each_context(request),  # the admin header, user tools and links
@@ -63,7 +82,11 @@ def _page(request, template: str, channels: tuple[str, ...], **context):
 @console_access_required
 def dashboard(request):
     return _page(
-        request, "console/dashboard.html", (HEALTH, SYNC), page="dashboard", page_title="Dashboard"
+        request,
+        "console/dashboard.html",
+        (HEALTH, SYNC),
+        page="dashboard",
+        page_title=_("Dashboard"),
     )
 
 
@@ -71,14 +94,16 @@ def dashboard(request):
 @page_permissions_required(VIEW_CHAT)
 def devices(request):
     search = request.GET.get("q", "").strip()[:100]
+    devices = data.device_list(search=search)
     return _page(
         request,
         "console/devices.html",
         (CHAT,),
         page="devices",
-        page_title="Devices",
+        page_title=_("Devices"),
         search=search,
-        devices=data.device_list(search=search),
+        devices=devices,
+        groups=_by_agent(devices),
     )
 
 
@@ -90,15 +115,16 @@ def transcript(request, pk: int):
         device = data.device_detail(device=pk)
         sessions = data.session_list(device=pk)
     except data.UnknownObject:
-        raise Http404(f"unknown device {pk}") from None
+        raise Http404(_("unknown device %(pk)s") % {"pk": pk}) from None
     return _page(
         request,
         "console/transcript.html",
         (chat_channel(pk),),
         page="devices",
-        page_title=f"Device {device['alias'] or device['mac']}",
+        page_title=_("Device %(name)s") % {"name": device["alias"] or device["mac"]},
         device=device,
         sessions=sessions,
+        search=request.GET.get("q", "").strip()[:200],  # from a search across devices
     )
 
 
@@ -109,14 +135,14 @@ def transcript_by_mac(request, mac: str):
     try:
         device = data.device_detail(device=mac)
     except data.UnknownObject:
-        raise Http404("unknown device") from None
+        raise Http404(_("unknown device")) from None
     return redirect("console:transcript", pk=device["id"])
 
 
 @staff_member_required
 @page_permissions_required(VIEW_SYNC)
 def sync(request):
-    return _page(request, "console/sync.html", (SYNC,), page="sync", page_title="Sync")
+    return _page(request, "console/sync.html", (SYNC,), page="sync", page_title=_("Sync"))
 
 
 class RequestView(APIView):
@@ -132,22 +158,21 @@ class RequestView(APIView):
 
     def post(self, request):
         if not self._allowed(request.user.pk):
-            return Response(
-                p.error(None, f"rate limit: at most {settings.HUB_CONSOLE_RATE} frames/s"),
-                status=429,
-            )
+            rate = {"rate": settings.HUB_CONSOLE_RATE}
+            reason = _("rate limit: at most %(rate)s frames/s") % rate
+            return Response(p.error(None, reason), status=429)
         try:
             body = request.body
         except RequestDataTooBig:  # over DATA_UPLOAD_MAX_MEMORY_SIZE: not Django's HTML 400
             body = None
         if body is None or len(body) > settings.HUB_CONSOLE_MAX_FRAME_BYTES:
-            return Response(p.error(None, "frame too large"), status=413)
+            return Response(p.error(None, _("frame too large")), status=413)
         try:
             frame = p.parse_frame(body.decode("utf-8", errors="replace"))
         except p.FrameError as exc:
             return Response(p.error(exc.request_id, exc.reason), status=400)
         if frame.type in (p.SUBSCRIBE, p.UNSUBSCRIBE):
-            reason = "on SSE, subscribe by opening /console/events?channels=<a,b,...>"
+            reason = _("on SSE, subscribe by opening /console/events?channels=<a,b,...>")
             return Response(p.error(frame.id, reason), status=400)
         refused = request_refusal(request.user, frame)
         if refused is not None:

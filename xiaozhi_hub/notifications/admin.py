@@ -13,6 +13,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from xiaozhi_hub.masking import mask_text
 
@@ -20,7 +23,7 @@ from .models import NotificationChannel
 from .services import channel_test
 from .targets import KIND_FIELDS
 
-KEEP = "Leave blank to keep the current value."
+KEEP = _("Leave blank to keep the current value.")
 TARGET_INPUTS = ("url", "secret", "bot_token", "chat_id", "recipients")
 
 
@@ -31,25 +34,33 @@ def _write_only(label: str, help_text: str, *, password: bool = True) -> forms.C
         forms.PasswordInput(render_value=False, attrs=attrs) if password else forms.TextInput(attrs)
     )
     return forms.CharField(
-        label=label, required=False, strip=True, widget=widget, help_text=f"{help_text} {KEEP}"
+        label=label,
+        required=False,
+        strip=True,
+        widget=widget,
+        help_text=format_lazy("{} {}", help_text, KEEP),
     )
 
 
 class NotificationChannelForm(forms.ModelForm):
     url = _write_only(
-        "URL",
-        "Webhook: the http(s) URL the JSON is posted to. DingTalk, Feishu/Lark, WeCom: the "
-        "robot's Webhook URL. Other: an Apprise URL.",
+        _("URL"),
+        _(
+            "Webhook: the http(s) URL the JSON is posted to. DingTalk, Feishu/Lark, WeCom: the "
+            "robot's Webhook URL. Other: an Apprise URL."
+        ),
     )
-    secret = _write_only("DingTalk 加签 secret", "DingTalk only, when the robot signs (SEC...).")
-    bot_token = _write_only("Telegram bot token", "Telegram only: the token @BotFather gave.")
+    secret = _write_only(
+        _("DingTalk 加签 secret"), _("DingTalk only, when the robot signs (SEC...).")
+    )
+    bot_token = _write_only(_("Telegram bot token"), _("Telegram only: the token @BotFather gave."))
     chat_id = _write_only(
-        "Telegram chat id",
-        "Telegram only: -100... for a group, @name for a channel.",
+        _("Telegram chat id"),
+        _("Telegram only: -100... for a group, @name for a channel."),
         password=False,
     )
     recipients = _write_only(
-        "Email recipients", "Email only: addresses, separated by commas.", password=False
+        _("Email recipients"), _("Email only: addresses, separated by commas."), password=False
     )
 
     class Meta:
@@ -103,15 +114,17 @@ class NotificationChannelAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "kind", "enabled", "language", "min_severity")}),
         (
-            "Where it delivers",
+            _("Where it delivers"),
             {
                 "fields": ("masked_target", *TARGET_INPUTS),
-                "description": "Fill in the fields of the chosen kind (docs/notifications.md "
-                "says where to find each). They are stored encrypted and never shown again.",
+                "description": _(
+                    "Fill in the fields of the chosen kind (docs/notifications.md "
+                    "says where to find each). They are stored encrypted and never shown again."
+                ),
             },
         ),
         (
-            "Delivery",
+            _("Delivery"),
             {
                 "fields": (
                     "last_success_at",
@@ -139,17 +152,17 @@ class NotificationChannelAdmin(admin.ModelAdmin):
             for name, options in fieldsets
         ]
 
-    @admin.display(description="target")
+    @admin.display(description=_("target"))
     def masked_target(self, obj: NotificationChannel) -> str:
         return obj.masked_target if obj.pk else "-"
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def masked_last_error(self, obj: NotificationChannel) -> str:
         return mask_text(obj.last_error) if obj.last_error else "-"
 
     # --- the test notification ----------------------------------------------------------
 
-    @admin.action(description="Send test notification", permissions=["change"])
+    @admin.action(description=_("Send test notification"), permissions=["change"])
     def send_test_notification(self, request, queryset) -> None:
         for channel in queryset:
             self._send_test(request, channel)
@@ -157,13 +170,14 @@ class NotificationChannelAdmin(admin.ModelAdmin):
     def _send_test(self, request, channel: NotificationChannel) -> None:
         error = channel_test(channel_id=channel.pk)
         if error is None:
-            self.message_user(request, f"Test notification delivered to “{channel.name}”.")
+            text = gettext("Test notification delivered to “%(name)s”.") % {"name": channel.name}
+            self.message_user(request, text)
         else:
-            self.message_user(
-                request,
-                f"Test notification to “{channel.name}” failed: {error}",
-                level=messages.ERROR,
-            )
+            text = gettext("Test notification to “%(name)s” failed: %(error)s") % {
+                "name": channel.name,
+                "error": error,
+            }
+            self.message_user(request, text, level=messages.ERROR)
 
     def get_urls(self):
         return [

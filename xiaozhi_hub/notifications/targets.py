@@ -25,6 +25,8 @@ import apprise
 from apprise.plugins.dingtalk import NotifyDingTalk
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 MASK = "***"
 
@@ -50,24 +52,24 @@ _WECOM_URL = re.compile(r"^https://qyapi\.weixin\.qq\.com/cgi-bin/webhook/send\?
 _BARE_TOKEN = re.compile(r"^[\w-]+$")
 
 EXPECTED = {
-    ("webhook", "url"): "an http:// or https:// URL",
-    ("email", "recipients"): "email addresses, separated by commas",
-    ("dingtalk", "url"): (
+    ("webhook", "url"): _("an http:// or https:// URL"),
+    ("email", "recipients"): _("email addresses, separated by commas"),
+    ("dingtalk", "url"): _(
         "the robot's Webhook URL (https://oapi.dingtalk.com/robot/send?access_token=...) "
         "or its access token"
     ),
-    ("dingtalk", "secret"): "the robot's 加签 secret (SEC followed by letters and digits)",
-    ("feishu", "url"): (
+    ("dingtalk", "secret"): _("the robot's 加签 secret (SEC followed by letters and digits)"),
+    ("feishu", "url"): _(
         "the bot's webhook URL (https://open.feishu.cn/open-apis/bot/v2/hook/... or "
         "https://open.larksuite.com/open-apis/bot/v2/hook/...)"
     ),
-    ("wecom", "url"): (
+    ("wecom", "url"): _(
         "the group robot's Webhook URL "
         "(https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...) or its key"
     ),
-    ("telegram", "bot_token"): "the bot token from @BotFather (digits, ':', letters)",
-    ("telegram", "chat_id"): "a chat id (-100123..., 12345) or a @channel name",
-    ("apprise", "url"): "a URL Apprise supports (https://appriseit.com/services/)",
+    ("telegram", "bot_token"): _("the bot token from @BotFather (digits, ':', letters)"),
+    ("telegram", "chat_id"): _("a chat id (-100123..., 12345) or a @channel name"),
+    ("apprise", "url"): _("a URL Apprise supports (https://appriseit.com/services/)"),
 }
 
 # Apprise logs a refused token as it is ("Invalid ... Token (xyz)"): its lines stay out of
@@ -151,16 +153,20 @@ def load(url: str):
 def validate_target(kind: str, target: dict) -> None:
     """Raise ValidationError keyed by field when `target` cannot deliver for `kind`."""
     if kind not in KIND_FIELDS:
-        raise ValidationError({"kind": f"unknown channel kind {kind!r}"})
+        raise ValidationError({"kind": gettext("unknown channel kind %(kind)r") % {"kind": kind}})
     errors: dict[str, str] = {}
     for field in KIND_FIELDS[kind]:
         if not target.get(field) and (kind, field) not in OPTIONAL_FIELDS:
-            errors[field] = f"Required for this kind: {EXPECTED[(kind, field)]}."
+            errors[field] = gettext("Required for this kind: %(expected)s.") % {
+                "expected": EXPECTED[(kind, field)]
+            }
     if errors:
         raise ValidationError(errors)
 
     def refuse(field: str) -> None:
-        errors[field] = f"Not valid: expected {EXPECTED[(kind, field)]}."
+        errors[field] = gettext("Not valid: expected %(expected)s.") % {
+            "expected": EXPECTED[(kind, field)]
+        }
 
     if kind == "webhook":
         try:

@@ -5,10 +5,13 @@ import json
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from chathistory.events import ChatMessagePayload
 from chathistory.models import Device
 from chathistory.selectors import device_get, message_queryset, message_row_payload, message_rows
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 from .sync_chat_history import _since
 
@@ -25,11 +28,12 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
         parser.add_argument("--output", help="file to write (default: stdout)")
 
+    @in_terminal_language
     def handle(self, *args, device, since, format, output, **options):
         try:
             found = device_get(mac=device)
         except Device.DoesNotExist:
-            raise CommandError(f"unknown device {device!r}") from None
+            raise CommandError(_("unknown device %(device)r") % {"device": device}) from None
         oldest_first = message_queryset(device=found, since=since).order_by("created_at", "id")
         handle = open(output, "w", newline="", encoding="utf-8") if output else sys.stdout
         try:
@@ -39,7 +43,14 @@ class Command(BaseCommand):
         finally:
             if output:
                 handle.close()
-        self.stderr.write(f"exported {count} messages of {device}")
+        self.stderr.write(
+            ngettext(
+                "exported %(count)s message of %(device)s",
+                "exported %(count)s messages of %(device)s",
+                count,
+            )
+            % {"count": count, "device": device}
+        )
 
     def _write(self, rows, format, handle) -> int:
         count = 0

@@ -4,10 +4,12 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from chathistory.sources.esp32 import Esp32Source, source_configured
 from chathistory.sync import run_sync
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 
 def _since(value: str) -> datetime:
@@ -15,7 +17,10 @@ def _since(value: str) -> datetime:
     if moment is None:
         day = parse_date(value)
         if day is None:
-            raise CommandError(f"--since must be a date (2025-01-31) or a datetime, got {value!r}")
+            raise CommandError(
+                _("--since must be a date (2025-01-31) or a datetime, got %(value)r")
+                % {"value": value}
+            )
         moment = datetime(day.year, day.month, day.day)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -29,11 +34,12 @@ class Command(BaseCommand):
         parser.add_argument("--since", type=_since, help="start at rows created on/after DATE")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    @in_terminal_language
     def handle(self, *args, full, batch_size, since, no_progress, **options):
         if batch_size is not None and batch_size < 1:
-            raise CommandError("--batch-size must be at least 1")
+            raise CommandError(_("--batch-size must be at least 1"))
         if not source_configured():
-            raise CommandError("ESP32_DATABASE_URL is not set: there is nothing to sync from")
+            raise CommandError(_("ESP32_DATABASE_URL is not set: there is nothing to sync from"))
         total = None if no_progress else Esp32Source().max_id()
         bar = tqdm(total=total, unit="row", disable=no_progress, file=self.stderr._out)
         last = {"cursor": 0}
@@ -51,11 +57,18 @@ class Command(BaseCommand):
         )
         bar.close()
         seconds = max(result.duration_ms / 1000, 0.001)
-        summary = (
-            f"{result.status}: read {result.rows_read}, written {result.rows_written}, "
-            f"skipped {result.rows_skipped} rows in {seconds:.1f} s "
-            f"({result.rows_read / seconds:,.0f} rows/s); cursor {result.cursor}"
-        )
+        summary = _(
+            "%(status)s: read %(read)s, written %(written)s, skipped %(skipped)s rows in "
+            "%(seconds)s s (%(rate)s rows/s); cursor %(cursor)s"
+        ) % {
+            "status": result.status,
+            "read": result.rows_read,
+            "written": result.rows_written,
+            "skipped": result.rows_skipped,
+            "seconds": f"{seconds:.1f}",
+            "rate": f"{result.rows_read / seconds:,.0f}",
+            "cursor": result.cursor,
+        }
         if result.status == "failed":
             raise CommandError(f"{summary}\n{result.error}")
         if result.status == "skipped":

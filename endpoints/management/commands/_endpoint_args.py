@@ -7,6 +7,7 @@ from argparse import ArgumentParser
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
 from endpoints.models import Endpoint
 from endpoints.options import CONNECTION_OPTIONS
@@ -55,7 +56,7 @@ def resolve_endpoint(value: str) -> Endpoint:
     query = Endpoint.objects.filter(pk=int(value)) if value.isdigit() else Endpoint.objects.none()
     endpoint = query.first() or Endpoint.objects.filter(name=value).first()
     if endpoint is None:
-        raise CommandError(f"no endpoint with id or name {value!r}")
+        raise CommandError(_("no endpoint with id or name %(value)r") % {"value": value})
     return endpoint
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
 
 from endpoints.models import Tool
 
@@ -21,8 +22,8 @@ def resolve_tools(names: list[str]) -> list[Tool]:
             missing.append(name)
     if missing:
         raise CommandError(
-            f"no tool named {', '.join(missing)} (see `manage.py tools_list --all`); "
-            "nothing was changed"
+            _("no tool named %(names)s (see `manage.py tools_list --all`); nothing was changed")
+            % {"names": ", ".join(missing)}
         )
     return tools
 

@@ -1,7 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from endpoints.services.endpoint import endpoint_create
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 from ._endpoint_args import add_option_arguments, option_values, read_url, validation_error
 
@@ -21,6 +23,7 @@ class Command(BaseCommand):
         )
         add_option_arguments(parser)
 
+    @in_terminal_language
     def handle(self, *args, name, url, disabled, no_health_check, **options):
         try:
             endpoint = endpoint_create(
@@ -34,6 +37,7 @@ class Command(BaseCommand):
             raise validation_error(exc) from None
         self.stdout.write(
             self.style.SUCCESS(
-                f"Added endpoint {endpoint.pk} {endpoint.name}: {endpoint.masked_url}"
+                _("Added endpoint %(id)s %(name)s: %(url)s")
+                % {"id": endpoint.pk, "name": endpoint.name, "url": endpoint.masked_url}
             )
         )

@@ -1,8 +1,10 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from endpoints.options import CONNECTION_OPTIONS
 from endpoints.services.endpoint import endpoint_update
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 from ._endpoint_args import (
     add_option_arguments,
@@ -36,6 +38,7 @@ class Command(BaseCommand):
             help="drop an override (use the global value); repeatable",
         )
 
+    @in_terminal_language
     def handle(self, *args, endpoint, new_name, url, enabled, checks, clear, **options):
         target = resolve_endpoint(endpoint)
         data = option_values(options)
@@ -49,9 +52,13 @@ class Command(BaseCommand):
         if checks is not None:
             data["health_check_enabled"] = checks
         if not data:
-            raise CommandError("nothing to change: pass at least one option (see --help)")
+            raise CommandError(_("nothing to change: pass at least one option (see --help)"))
         try:
             updated = endpoint_update(endpoint_id=target.pk, data=data)
         except ValidationError as exc:
             raise validation_error(exc) from None
-        self.stdout.write(self.style.SUCCESS(f"Updated endpoint {updated.pk} {updated.name}."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                _("Updated endpoint %(id)s %(name)s.") % {"id": updated.pk, "name": updated.name}
+            )
+        )

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from endpoints.pool_requests.endpoint import endpoint_check_health
 
@@ -6,7 +7,10 @@ from ._endpoint_args import resolve_endpoint
 
 
 class Command(BaseCommand):
-    help = "Ping one endpoint (id or name) or all of them now, through the running pool."
+    help = (
+        "Ping one endpoint (id or name) or all of them now, through the running pool; "
+        "says why a check failed, and exits 1 unless every endpoint answered."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("endpoint", nargs="?", help="id or name (default: all)")
@@ -19,10 +23,14 @@ class Command(BaseCommand):
         for result in report["results"]:
             line = f"{result['id']} {result['name']}: "
             if result["ok"]:
-                self.stdout.write(line + f"{result['rttMs']:.1f} ms ({result['worker']})")
+                rtt = _("%(ms)s ms") % {"ms": f"{result['rttMs']:.1f}"}
+                self.stdout.write(line + f"{rtt} ({result['worker']})")
             else:
-                self.stdout.write(self.style.WARNING(line + "the ping failed"))
-        for pk in report["notConnected"]:
-            self.stdout.write(self.style.WARNING(f"{pk}: not connected by any worker"))
+                failed = _("the check failed: %(error)s") % {"error": result["error"]}
+                self.stdout.write(self.style.WARNING(line + failed))
+        for item in report["notChecked"]:
+            line = f"{item['id']} {item['name']}: "
+            skipped = _("not checked: %(error)s") % {"error": item["error"]}
+            self.stdout.write(self.style.WARNING(line + skipped))
         if not report["results"] or any(not r["ok"] for r in report["results"]):
-            raise CommandError("not every endpoint answered")
+            raise CommandError(_("not every endpoint answered"))

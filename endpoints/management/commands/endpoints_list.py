@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from endpoints.selectors.endpoint import endpoint_list
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 from ._endpoint_args import table
 
@@ -8,10 +10,11 @@ from ._endpoint_args import table
 class Command(BaseCommand):
     help = "List the configured endpoints (URLs masked)."
 
+    @in_terminal_language
     def handle(self, *args, **options):
         endpoints = endpoint_list()
         if not endpoints:
-            self.stdout.write("No endpoints configured. Add one with `manage.py endpoint_add`.")
+            self.stdout.write(_("No endpoints configured. Add one with `manage.py endpoint_add`."))
             return
         rows = [
             [

@@ -1,6 +1,8 @@
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from endpoints.selectors.endpoint import pool_status
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 from ._endpoint_args import table
 
@@ -12,13 +14,22 @@ def _ms(value) -> str:
 class Command(BaseCommand):
     help = "The live status of every endpoint, as a table."
 
+    @in_terminal_language
     def handle(self, *args, **options):
         status = pool_status()
         manager = status["manager"]
         self.stdout.write(
-            f"{manager['connectedConnections']} of {manager['totalConnections']} connected, "
-            f"{manager['healthyConnections']} healthy; load balancing: "
-            f"{manager['loadBalanceStrategy']}; workers: {', '.join(manager['workers']) or 'none'}"
+            _(
+                "%(connected)s of %(total)s connected, %(healthy)s healthy; load balancing: "
+                "%(strategy)s; workers: %(workers)s"
+            )
+            % {
+                "connected": manager["connectedConnections"],
+                "total": manager["totalConnections"],
+                "healthy": manager["healthyConnections"],
+                "strategy": manager["loadBalanceStrategy"],
+                "workers": ", ".join(manager["workers"]) or _("none"),
+            }
         )
         rows = [
             [

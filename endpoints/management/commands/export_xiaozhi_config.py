@@ -2,8 +2,10 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from endpoints.selectors.config_export import xiaozhi_config_export
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 
 class Command(BaseCommand):
@@ -19,6 +21,7 @@ class Command(BaseCommand):
             "--include-secrets", action="store_true", help="write the real tokens, env and headers"
         )
 
+    @in_terminal_language
     def handle(self, *args, output, include_secrets, **options):
         data = xiaozhi_config_export(include_secrets=include_secrets)
         text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
@@ -29,17 +32,22 @@ class Command(BaseCommand):
                 if include_secrets:
                     path.chmod(0o600)  # it holds tokens
             except OSError as exc:
-                raise CommandError(f"cannot write {output}: {exc.strerror}") from None
+                raise CommandError(
+                    _("cannot write %(path)s: %(reason)s")
+                    % {"path": output, "reason": exc.strerror}
+                ) from None
         else:
             self.stdout.write(text, ending="")
         if include_secrets:
-            self.stderr.write(self.style.WARNING("warning: the export contains secrets"))
+            self.stderr.write(self.style.WARNING(_("warning: the export contains secrets")))
         else:
             self.stderr.write(
                 self.style.WARNING(
-                    "warning: secrets are masked as *** (pass --include-secrets for a complete "
-                    "file); importing this file here keeps the secrets already stored"
+                    _(
+                        "warning: secrets are masked as *** (pass --include-secrets for a "
+                        "complete file); importing this file here keeps the secrets already stored"
+                    )
                 )
             )
         if output:
-            self.stderr.write(f"Wrote {output}.")
+            self.stderr.write(_("Wrote %(path)s.") % {"path": output})

@@ -1,9 +1,11 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from endpoints.config_file import ConfigFileError, parse_config_file
 from endpoints.options import BY_FIELD
 from endpoints.services.config_import import config_import
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 
 class Command(BaseCommand):
@@ -16,12 +18,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path", help="path of xiaozhi.config.json")
 
+    @in_terminal_language
     def handle(self, *args, path, **options):
         try:
             parsed = parse_config_file(path)
             report = config_import(parsed=parsed)
         except ConfigFileError as exc:
-            raise CommandError(f"{path}: {exc}; nothing was imported") from None
+            raise CommandError(
+                _("%(path)s: %(problem)s; nothing was imported") % {"path": path, "problem": exc}
+            ) from None
         except ValidationError as exc:
             fields = getattr(exc, "message_dict", {"": exc.messages})
             problems = "; ".join(
@@ -29,9 +34,12 @@ class Command(BaseCommand):
                 else " ".join(m)
                 for f, m in fields.items()
             )  # fmt: skip
-            raise CommandError(f"{path}: {problems}; nothing was imported") from None
+            raise CommandError(
+                _("%(path)s: %(problem)s; nothing was imported")
+                % {"path": path, "problem": problems}
+            ) from None
         for warning in report["warnings"]:
-            self.stderr.write(self.style.WARNING(f"warning: {warning}"))
+            self.stderr.write(self.style.WARNING(_("warning: %(warning)s") % {"warning": warning}))
         for label in ("created", "updated", "unchanged"):
             names = report[label]
             if names:
@@ -47,7 +55,7 @@ class Command(BaseCommand):
             self.stdout.write(f"connection options updated: {keys}")
         self.stdout.write(
             self.style.SUCCESS(
-                f"Imported {len(report['created'])} new, {len(report['updated'])} updated "
-                f"endpoint(s) from {path}."
+                _("Imported %(new)s new, %(updated)s updated endpoint(s) from %(path)s.")
+                % {"new": len(report["created"]), "updated": len(report["updated"]), "path": path}
             )
         )

@@ -1,7 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from endpoints.models import McpServer
 from endpoints.selectors.mcp_server import tool_list
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 from ._endpoint_args import table
 from ._tool_args import when
@@ -22,17 +24,18 @@ class Command(BaseCommand):
         parser.add_argument("--server", help="only this server (id or name)")
         parser.add_argument("--all", action="store_true", help="include disabled/unlisted tools")
 
+    @in_terminal_language
     def handle(self, *args, server, all, **options):
         if server and not (
             McpServer.objects.filter(name=server).exists()
             or (server.isdigit() and McpServer.objects.filter(pk=int(server)).exists())
         ):
-            raise CommandError(f"no MCP server with id or name {server!r}")
+            raise CommandError(_("no MCP server with id or name %(server)r") % {"server": server})
         tools = tool_list(server=server)
         if not all:
             tools = [t for t in tools if t["enabled"] and t["available"]]
         if not tools:
-            self.stdout.write("No tools." + ("" if all else " (--all shows every tool)"))
+            self.stdout.write(_("No tools.") if all else _("No tools. (--all shows every tool)"))
             return
         rows = [
             [

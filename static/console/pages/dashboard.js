@@ -3,7 +3,8 @@
 // The health channel and endpoint:* requests are the endpoint family: camelCase keys.
 
 import { heartbeatBar, mergeBucket, rttChart, trimBuckets, uptimeLine } from "../history.js";
-import { countdown, endpointCard, renderSyncSummary } from "../sections.js";
+import { t, tf } from "../i18n.js";
+import { countdown, endpointCard, renderSyncSummary, stateLabel } from "../sections.js";
 import { el, formatTime, showProblem, startConsole } from "../ui.js";
 
 const client = startConsole();
@@ -19,10 +20,10 @@ let heartbeatCount = 60;
 const chartRange = new Map();
 const fetched = new Map(); // `${id}:${range}` -> REST history body
 const RANGES = [
-  ["live", "Last hour (live)"],
-  ["24h", "24 h"],
-  ["7d", "7 days"],
-  ["30d", "30 days"],
+  ["live", t("Last hour (live)")],
+  ["24h", t("24 h")],
+  ["7d", t("7 days")],
+  ["30d", t("30 days")],
 ];
 
 function act(type, endpoint, card) {
@@ -30,7 +31,7 @@ function act(type, endpoint, card) {
   result.textContent = "…";
   client
     .request(type, { endpointId: endpoint.id })
-    .then(() => (result.textContent = type === "endpoint:check" ? "checked" : "reconnecting"))
+    .then(() => (result.textContent = type === "endpoint:check" ? t("checked") : t("reconnecting")))
     .catch((error) => (result.textContent = error.message));
 }
 
@@ -52,7 +53,7 @@ function chartFor(endpoint) {
     return rttChart(historyOf("endpoints", endpoint.id).buckets, { from, to });
   }
   const body = fetched.get(`${endpoint.id}:${range}`);
-  if (!body) return el("p", { class: "muted rtt-loading" }, "Loading…");
+  if (!body) return el("p", { class: "muted rtt-loading" }, t("Loading…"));
   if (body.error) return el("p", { class: "error-text" }, body.error);
   return rttChart(body.buckets, { from: body.from, to: body.to });
 }
@@ -67,7 +68,7 @@ async function loadRange(endpoint, range) {
     const body = await response.json();
     fetched.set(key, response.ok ? body : { error: body.detail || body.range?.[0] || `HTTP ${response.status}` });
   } catch (error) {
-    fetched.set(key, { error: `could not load the history: ${error.message}` });
+    fetched.set(key, { error: tf("could not load the history: %(reason)s", { reason: error.message }) });
   }
   redrawHistory(endpoint.id);
 }
@@ -79,7 +80,7 @@ function historyBlock(endpoint) {
     "select",
     {
       class: "rtt-range",
-      "aria-label": `RTT chart range of ${endpoint.name || endpoint.id}`,
+      "aria-label": tf("RTT chart range of %(name)s", { name: endpoint.name || endpoint.id }),
       onchange: (event) => {
         const chosen = event.target.value;
         chartRange.set(endpoint.id, chosen);
@@ -97,7 +98,7 @@ function historyBlock(endpoint) {
     { class: "history" },
     uptimeLine(entry.uptime),
     heartbeatBar(entry.buckets, { count: heartbeatCount }),
-    el("div", { class: "rtt-head" }, el("span", { class: "stat-label" }, "RTT (avg, p95 dashed)"), select),
+    el("div", { class: "rtt-head" }, el("span", { class: "stat-label" }, t("RTT (avg, p95 dashed)")), select),
     el("div", { class: "rtt-slot" }, chartFor(endpoint)),
   );
 }
@@ -120,7 +121,7 @@ function card(endpoint) {
 
 function renderEndpoints() {
   if (!endpoints.size) {
-    showProblem(endpointsNode, "No endpoints configured. Add one in the admin under Endpoints.");
+    showProblem(endpointsNode, t("No endpoints configured. Add one in the admin under Endpoints."));
     return;
   }
   endpointsNode.replaceChildren(el("div", { class: "endpoint-grid" }, [...endpoints.values()].map(card)));
@@ -132,13 +133,13 @@ function serverCard(server) {
   return el(
     "article",
     { class: "endpoint server", dataset: { server: server.id } },
-    el("header", {}, el("strong", {}, server.name), el("span", { class: "badge", dataset: { state } }, state)),
+    el("header", {}, el("strong", {}, server.name), el("span", { class: "badge", dataset: { state } }, stateLabel(state))),
     el("div", { class: "mono muted url" }, `${server.transport}: ${server.target || ""}`),
     el(
       "div",
       { class: "stats" },
-      el("div", { class: "stat" }, el("span", { class: "stat-label" }, "Tools"), el("span", { class: "stat-value" }, `${server.toolsEnabled ?? 0}/${server.toolCount ?? 0}`)),
-      el("div", { class: "stat" }, el("span", { class: "stat-label" }, "Status at"), el("span", { class: "stat-value small" }, formatTime(server.statusUpdatedAt))),
+      el("div", { class: "stat" }, el("span", { class: "stat-label" }, t("Tools")), el("span", { class: "stat-value" }, `${server.toolsEnabled ?? 0}/${server.toolCount ?? 0}`)),
+      el("div", { class: "stat" }, el("span", { class: "stat-label" }, t("Status at")), el("span", { class: "stat-value small" }, formatTime(server.statusUpdatedAt))),
     ),
     el("div", { class: "history" }, uptimeLine(entry.uptime), heartbeatBar(entry.buckets, { count: heartbeatCount })),
     server.lastError ? el("p", { class: "error-text" }, server.lastError) : null,
@@ -147,7 +148,7 @@ function serverCard(server) {
 
 function renderServers() {
   if (!servers.size) {
-    showProblem(serversNode, "No upstream MCP servers configured. Add one in the admin under MCP servers.");
+    showProblem(serversNode, t("No upstream MCP servers configured. Add one in the admin under MCP servers."));
     return;
   }
   serversNode.replaceChildren(el("div", { class: "endpoint-grid" }, [...servers.values()].map(serverCard)));

@@ -1,14 +1,43 @@
-// A device's live transcript: chat:<device pk> snapshot, then chat_update appended as it arrives.
+// A device's transcript: the chat:<device pk> snapshot (the newest messages), chat_update
+// appended as it arrives, older pages from the REST API (GET /api/v2/devices/<pk>/history,
+// followed by its cursor), a session filter, the search of this device's messages (`q`)
+// and the export links of what is shown.
 
+import { t, tf } from "../i18n.js";
 import { el, formatTime, startConsole } from "../ui.js";
 
 const client = startConsole();
 const list = document.getElementById("transcript");
 const devicePk = list.dataset.devicePk; // channels name a device by its primary key
-const messages = new Map(); // id -> message; snapshots merge in, so a reconnect loses nothing
-let sessionFilter = "";
+const messages = new Map(); // id -> message; snapshots and pages merge in, so nothing is lost
+const titles = new Map(); // session id -> its title (or the first words of its first user message)
+const views = new Map(); // "<session>|<q>" -> { next, started, matched }
+const olderButton = document.getElementById("load-older");
+const olderStatus = document.getElementById("older-status");
+const searchForm = document.getElementById("transcript-search");
+const clearButton = document.getElementById("transcript-search-clear");
+const state = { session: "", sessionPk: "", q: "" };
 
-const ROLE_LABEL = { user: "User", agent: "Agent", tool: "Tool" };
+const ROLE_LABEL = { user: t("User"), agent: t("Agent"), tool: t("Tool") };
+
+for (const button of document.querySelectorAll(".session-filter[data-session]")) {
+  if (button.dataset.session && button.dataset.title) titles.set(button.dataset.session, button.dataset.title);
+}
+
+function view() {
+  const key = `${state.session}|${state.q}`;
+  if (!views.has(key)) views.set(key, { next: null, started: false, matched: new Set() });
+  return views.get(key);
+}
+
+function sessionTitle(sessionId) {
+  if (!sessionId) return t("Messages without a session");
+  const title = titles.get(sessionId);
+  if (title) return title;
+  const first = ordered().find((m) => m.session_id === sessionId && m.role === "user" && m.content.trim());
+  if (first) return first.content.trim().split(/\s+/).join(" ").slice(0, 40);
+  return tf("Session %(id)s", { id: sessionId.length > 12 ? `${sessionId.slice(0, 11)}…` : sessionId });
+}
 
 function toolText(message) {
   const args = message.tool_arguments;
@@ -31,44 +60,148 @@ function ordered() {
   return [...messages.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id - b.id));
 }
 
-function render() {
+function shown() {
+  const current = view();
+  const needle = state.q.toLowerCase();
+  return ordered().filter(
+    (m) =>
+      (!state.session || m.session_id === state.session) &&
+      (!needle || current.matched.has(m.id) || (m.content || "").toLowerCase().includes(needle)),
+  );
+}
+
+function render({ keepTop = false } = {}) {
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-  const shown = ordered().filter((m) => !sessionFilter || m.session_id === sessionFilter);
+  const fromBottom = list.scrollHeight - list.scrollTop; // kept when older messages go on top
   const items = [];
-  let session = null;
-  for (const message of shown) {
+  let session;
+  for (const message of shown()) {
     if (message.session_id !== session) {
       session = message.session_id;
-      items.push(el("li", { class: "session-break muted" }, `Session ${session || "—"}`));
+      items.push(el("li", { class: "session-break muted", dataset: { session: session || "" } }, sessionTitle(session)));
     }
     items.push(bubble(message));
   }
-  if (!items.length) items.push(el("li", { class: "muted" }, "No messages yet: they appear here as the device talks."));
+  if (!items.length) {
+    const empty = state.q ? tf("No message matches “%(query)s”.", { query: state.q }) : t("No messages yet: they appear here as the device talks.");
+    items.push(el("li", { class: "muted" }, empty));
+  }
   list.replaceChildren(...items);
-  if (nearBottom || !render.scrolled) {
+  if (keepTop) list.scrollTop = list.scrollHeight - fromBottom;
+  else if (nearBottom || !render.scrolled) {
     list.scrollTop = list.scrollHeight;
     render.scrolled = true;
   }
 }
 
-function merge(batch, { highlight }) {
+function merge(batch, { highlight = false, keepTop = false } = {}) {
   const fresh = batch.filter((m) => !messages.has(m.id));
   for (const message of batch) messages.set(message.id, message);
-  render();
+  render({ keepTop });
   if (highlight) {
     for (const message of fresh) list.querySelector(`li[data-id="${message.id}"]`)?.classList.add("flash");
   }
+}
+
+function olderState() {
+  const current = view();
+  const done = current.started && !current.next;
+  olderButton.hidden = done;
+  olderStatus.textContent = done ? t("No older messages.") : "";
+}
+
+// One page older than what is shown: the first from the history (before the oldest message
+// shown; the newest matches when searching), the next ones by the page's cursor.
+async function loadOlder() {
+  const current = view();
+  if (current.started && !current.next) return;
+  let query = current.next;
+  if (!current.started) {
+    const params = new URLSearchParams({ page_size: "50" });
+    if (state.session) params.set("session", state.session);
+    if (state.q) params.set("q", state.q);
+    const oldest = shown()[0];
+    // +1 ms: `until` is exclusive, and a message at the same millisecond must not be lost.
+    if (oldest && !state.q) params.set("until", new Date(Date.parse(oldest.created_at) + 1).toISOString());
+    query = params.toString();
+  }
+  olderButton.disabled = true;
+  olderStatus.textContent = t("Loading…");
+  try {
+    const response = await fetch(`${list.dataset.historyUrl}?${query}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.detail || Object.values(body).flat().join(" ") || response.statusText);
+    const batch = [];
+    for (const session of body.sessions) {
+      const title = session.title || session.first_words;
+      if (session.session_id && title) titles.set(session.session_id, title);
+      batch.push(...session.messages);
+    }
+    for (const message of batch) current.matched.add(message.id);
+    current.started = true;
+    current.next = body.next ? new URL(body.next, location.href).search.slice(1) : null;
+    merge(batch, { keepTop: true });
+    olderState();
+  } catch (error) {
+    olderStatus.textContent = tf("Could not load older messages: %(reason)s", { reason: error.message });
+  } finally {
+    olderButton.disabled = false;
+  }
+}
+
+function exportLinks() {
+  const params = new URLSearchParams();
+  if (state.q) params.set("q", state.q);
+  let base = list.dataset.exportUrl;
+  let scope;
+  if (state.session && state.sessionPk) {
+    base = list.dataset.sessionExportUrl.replace(/\/0\/export$/, `/${state.sessionPk}/export`);
+    scope = state.q ? t("Export this session's search results:") : t("Export this session:");
+  } else {
+    if (state.session) params.set("session", state.session);
+    scope = state.q ? t("Export the search results:") : t("Export the device's messages:");
+  }
+  document.getElementById("export-scope").textContent = scope;
+  for (const format of ["csv", "jsonl"]) {
+    const query = new URLSearchParams(params);
+    query.set("format", format);
+    document.getElementById(`export-${format}`).href = `${base}?${query}`;
+  }
+}
+
+// A new filter or search: shown from what is here, and a first page when nothing is.
+function refresh() {
+  render();
+  exportLinks();
+  olderState();
+  if (!view().started && (state.q || !shown().length)) loadOlder();
 }
 
 for (const time of document.querySelectorAll("#session-list time[datetime]")) if (time.dateTime) time.textContent = formatTime(time.dateTime);
 
 for (const button of document.querySelectorAll(".session-filter")) {
   button.addEventListener("click", () => {
-    sessionFilter = button.dataset.session;
+    state.session = button.dataset.session;
+    state.sessionPk = button.dataset.sessionPk;
     for (const other of document.querySelectorAll(".session-filter")) other.setAttribute("aria-pressed", String(other === button));
-    render();
+    refresh();
   });
 }
+
+searchForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.q = searchForm.elements.q.value.trim();
+  clearButton.hidden = !state.q;
+  document.getElementById("transcript-heading").textContent = state.q ? tf("Messages with “%(query)s”", { query: state.q }) : t("Live transcript");
+  refresh();
+});
+
+clearButton.addEventListener("click", () => {
+  searchForm.elements.q.value = "";
+  searchForm.requestSubmit();
+});
+
+olderButton.addEventListener("click", loadOlder);
 
 client.subscribe(`chat:${devicePk}`, (frame) => {
   if (frame.type === "chat:snapshot") {
@@ -81,3 +214,5 @@ client.subscribe(`chat:${devicePk}`, (frame) => {
 });
 
 client.start();
+// A search handed over from the devices page (?q=): shown at once.
+if (searchForm.elements.q.value.trim()) searchForm.requestSubmit();

@@ -6,10 +6,12 @@ import uuid
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from xiaozhi_hub.broadcast import group_name
 from xiaozhi_hub.health import failure_reasons, overall_status, run_checks
 from xiaozhi_hub.tasks import broadcast_probe
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 
 class Command(BaseCommand):
@@ -30,6 +32,7 @@ class Command(BaseCommand):
             "--timeout", type=float, default=15.0, help="seconds to wait for --probe"
         )
 
+    @in_terminal_language
     def handle(self, *args, probe: bool, timeout: float, **options):
         results = run_checks()
         width = max(map(len, results))
@@ -37,23 +40,23 @@ class Command(BaseCommand):
             style = {"ok": self.style.SUCCESS, "error": self.style.ERROR}.get(
                 result.status, self.style.WARNING
             )
-            optional = "" if result.required else " (optional)"
+            optional = "" if result.required else " " + _("(optional)")
             self.stdout.write(
                 f"{name.ljust(width)}  {style(result.status.ljust(14))} "
                 f"{result.detail}{optional}  [{result.elapsed_ms} ms]"
             )
         status = overall_status(results)
         if status == "error":
-            raise CommandError("a required check failed (see above)")
+            raise CommandError(_("a required check failed (see above)"))
         if probe:
             worker = async_to_sync(self._probe)(timeout)
             self.stdout.write(
                 f"{'probe'.ljust(width)}  {self.style.SUCCESS('ok'.ljust(14))} "
-                f"round trip through worker {worker}"
+                + _("round trip through worker %(worker)s") % {"worker": worker}
             )
         # degraded: optional checks failed; the hub serves, but not all of it works.
         style = self.style.WARNING if status == "degraded" else self.style.SUCCESS
-        self.stdout.write(style(f"overall: {status}"))
+        self.stdout.write(style(_("overall: %(status)s") % {"status": status}))
         for reason in failure_reasons(results):
             self.stdout.write(f"  {reason}")
 
@@ -71,8 +74,11 @@ class Command(BaseCommand):
                         return frame["payload"]["worker"]
         except TimeoutError:
             raise CommandError(
-                f"no worker answered the probe within {timeout:.0f} s: "
-                "is `celery -A xiaozhi_hub worker` running against the same REDIS_URL?"
+                _(
+                    "no worker answered the probe within %(seconds)s s: "
+                    "is `celery -A xiaozhi_hub worker` running against the same REDIS_URL?"
+                )
+                % {"seconds": f"{timeout:.0f}"}
             ) from None
         finally:
             await layer.group_discard(group_name("system"), channel)

@@ -7,9 +7,11 @@ key are left alone, so running it twice is harmless.
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from xiaozhi_hub import crypto
 from xiaozhi_hub.encrypted_fields import encrypted_fields, rotate_rows
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 
 class Command(BaseCommand):
@@ -21,10 +23,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--database", default="default", help="the database alias")
 
+    @in_terminal_language
     def handle(self, *args, database, **options):
         if crypto.keyring().derived:
             self.stderr.write(
-                f"{crypto.KEY_VARIABLE} is not set: rotating to the key derived from SECRET_KEY."
+                _("%(variable)s is not set: rotating to the key derived from SECRET_KEY.")
+                % {"variable": crypto.KEY_VARIABLE}
             )
         for model in apps.get_models():
             if not encrypted_fields(model):
@@ -34,4 +38,7 @@ class Command(BaseCommand):
             except crypto.DecryptionError as exc:
                 raise CommandError(str(exc)) from None
             total = model._base_manager.using(database).count()
-            self.stdout.write(f"{model._meta.label}: {changed} of {total} rows re-encrypted")
+            self.stdout.write(
+                _("%(model)s: %(changed)s of %(total)s rows re-encrypted")
+                % {"model": model._meta.label, "changed": changed, "total": total}
+            )
