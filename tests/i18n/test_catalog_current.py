@@ -23,9 +23,7 @@ def msgids(path) -> set[str]:
 
 def test_makemessages_finds_nothing_the_catalogs_lack(tmp_path):
     copy = tmp_path / "hub"
-    shutil.copytree(
-        REPO, copy, ignore=shutil.ignore_patterns(*NOT_COPIED, "__pycache__", "*.mo")
-    )
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(*NOT_COPIED, "__pycache__", "*.mo"))
     for domain in DOMAINS:
         subprocess.run(
             [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "-d", domain],
