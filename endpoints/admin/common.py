@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from endpoints.mcp_server_secrets import mask_mapping, mask_upstream_url
+from xiaozhi_hub.jsonlimits import JsonInputError, loads_limited
 
 
 def secret_url_field(help_text: str) -> forms.CharField:
@@ -79,9 +81,13 @@ class MaskedJSONField(forms.CharField):
         # Also for the text a failed submit re-displays: it may hold secrets too.
         if isinstance(value, str):
             try:
-                value = json.loads(value) if value.strip() else ""
-            except ValueError:
-                return ""  # unparsable: shown empty (blank keeps what is stored)
+                value = (
+                    loads_limited(value, max_depth=settings.HUB_JSON_MAX_DEPTH, max_bytes=None)
+                    if value.strip()
+                    else ""
+                )
+            except JsonInputError:
+                return ""  # unparsable or too deep: shown empty (blank keeps what is stored)
         if isinstance(value, dict):
             return json.dumps(mask_mapping(value), ensure_ascii=False) if value else ""
         if isinstance(value, list):

@@ -28,7 +28,7 @@ from endpoints.admin.common import (
 )
 from endpoints.models import Endpoint, PoolOptions, PoolWorker
 from endpoints.options import CONNECTION_FIELDS
-from endpoints.pool_requests.endpoint import endpoint_check_health, endpoint_reconnect_confirmed
+from endpoints.pool_requests.endpoint import endpoint_check_health, endpoint_reconnect
 from endpoints.selectors.endpoint import endpoint_events, endpoint_status_of
 from endpoints.services.endpoint import (
     endpoint_delete,
@@ -203,7 +203,7 @@ class EndpointAdmin(SecretFieldsMixin, DeleteThroughServiceMixin, admin.ModelAdm
         return redirect(reverse("admin:endpoints_endpoint_change", args=[endpoint.pk]))
 
     def _reconnect(self, request, endpoint: Endpoint) -> None:
-        answer = endpoint_reconnect_confirmed(endpoint_id=endpoint.pk)
+        answer = endpoint_reconnect(endpoint_id=endpoint.pk)
         if answer["done"]:
             message = _("Reconnecting “%(name)s” now (worker %(worker)s).")
             self.message_user(

@@ -203,11 +203,8 @@ class McpServerForm(SecretUrlForm):
         text = (self.cleaned_data.get(name) or "").strip()
         if not text:
             return None  # keep what is stored
-        try:
-            value = json.loads(text)
-        except ValueError:
-            # The text may hold secrets: say where, never repeat it.
-            raise forms.ValidationError(gettext("not valid JSON")) from None
+        # Size- and depth-limited; the error says where, never repeats the text (secrets).
+        value = json_value(text)
         if not isinstance(value, kind):
             if kind is dict:
                 raise forms.ValidationError(gettext("must be a JSON object"))

@@ -170,16 +170,16 @@ class EndpointReconnectView(APIView):
 
     def post(self, request, endpoint_id: int):
         endpoint = _endpoint(endpoint_id)
-        endpoint_reconnect(endpoint_id=endpoint_id)
+        result = endpoint_reconnect(endpoint_id=endpoint_id)
         audit.audit_action(
             user=request.user,
             model="endpoints.endpoint",
             object_id=endpoint.pk,
             object_repr=str(endpoint),
             via=audit.VIA_REST,
-            action="Reconnect requested",
+            action="Reconnected" if result["done"] else "Reconnect failed",
         )
-        return Response({"id": endpoint_id, "reconnect": "requested"}, status=202)
+        return Response(result, status=200 if result["done"] else 503)
 
 
 @schema.endpoint_check

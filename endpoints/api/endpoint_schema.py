@@ -203,9 +203,16 @@ class ProbeResult(serializers.Serializer):
     error = serializers.CharField(required=False)
 
 
-class ReconnectAccepted(serializers.Serializer):
+class ReconnectResult(serializers.Serializer):
     id = serializers.IntegerField()
-    reconnect = serializers.ChoiceField(choices=["requested"])
+    name = serializers.CharField()
+    done = serializers.BooleanField(help_text="true once the worker holding it redialled")
+    worker = serializers.CharField(allow_null=True, help_text="the worker that redialled")
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="why not done: no_pool, disabled, not_held, worker_silent or worker_error",
+    )
+    error = serializers.CharField(allow_null=True, help_text="why not done, in words")
 
 
 pool_status = extend_schema_view(
@@ -241,8 +248,17 @@ endpoint_reconnect = extend_schema_view(
     post=extend_schema(
         tags=TAGS,
         summary="Drop and redial an endpoint",
+        description=(
+            "Waits for the worker holding the endpoint to redial it (up to "
+            "HUB_POOL_CONTROL_TIMEOUT): 200 when it did, 503 with the reason when no "
+            "worker did (no pool running, the endpoint disabled or not held, the "
+            "worker's error)."
+        ),
         request=None,
-        responses={202: ReconnectAccepted},
+        responses={
+            200: ReconnectResult,
+            503: OpenApiResponse(ReconnectResult, description="no worker redialled it"),
+        },
     )
 )
 _CHECK_ANSWERS = {

@@ -24,7 +24,7 @@ from xiaozhi_hub.validators import validate_url
 
 def validate_endpoint_url(value: str) -> None:
     """ws:// or wss:// with a host; the error never repeats the token."""
-    validate_url(value, schemes=("ws", "wss"), kind="a ws:// or wss://", mask=mask_url)
+    validate_url(value, schemes=("ws", "wss"), kind=_("a ws:// or wss://"), mask=mask_url)
 
 
 # The options' names as the admin shows them (the fields of endpoints/options.py).

@@ -47,7 +47,7 @@ def validate_server_name(value: str) -> None:
 def validate_upstream_url(value: str) -> None:
     """http:// or https:// with a host; the error never repeats a token."""
     validate_url(
-        value, schemes=("http", "https"), kind="an http:// or https://", mask=mask_upstream_url
+        value, schemes=("http", "https"), kind=_("an http:// or https://"), mask=mask_upstream_url
     )
 
 

@@ -5,25 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from endpoints import control, status_display
 from endpoints.models import Endpoint
-from endpoints.pool_requests.reload import send_now
 from endpoints.selectors.endpoint import live_workers, probe_target_worker
 
 PROBE_METHODS = ("ping", "roots/list")  # requests an MCP client (the xiaozhi side) answers
 
 
-def endpoint_reconnect(*, endpoint_id: int) -> None:
-    """Drop and redial one endpoint now (also resumes a `failed` one); fire and forget."""
-    Endpoint.objects.get(pk=endpoint_id)
-    transaction.on_commit(lambda: send_now(control.RECONNECT, endpoint_id=endpoint_id))
-
-
-def endpoint_reconnect_confirmed(*, endpoint_id: int) -> dict:
+def endpoint_reconnect(*, endpoint_id: int) -> dict:
     """Drop and redial one endpoint now, and wait for the worker holding it to say so.
 
     {"id", "name", "done", "worker", "reason", "error"}: done with the worker's

@@ -158,5 +158,9 @@ def test_control_without_a_running_pool_says_so(staff_client, endpoint):
     assert staff_client.post("/api/endpoints/probe", {}, format="json").status_code == 503
     bad = staff_client.post("/api/endpoints/probe", {"method": "tools/call"}, format="json")
     assert bad.status_code == 400
-    assert staff_client.post(f"/api/endpoints/{endpoint.pk}/reconnect").status_code == 202
+    # Nothing redials it: the answer says so instead of "requested".
+    refused = staff_client.post(f"/api/endpoints/{endpoint.pk}/reconnect")
+    assert refused.status_code == 503
+    assert refused.json()["done"] is False and refused.json()["reason"] == "no_pool"
+    assert "is running" in refused.json()["error"] or "not running" in refused.json()["error"]
     assert staff_client.post("/api/endpoints/999999/reconnect").status_code == 404

@@ -220,7 +220,9 @@ def test_two_celery_workers_share_endpoints_never_both_connect_and_take_over_a_d
 
         opened = peer.opened[tokens[1]]
         e1 = Endpoint.objects.get(name="e1")
-        assert staff_client.post(f"/api/endpoints/{e1.pk}/reconnect").status_code == 202
+        redialled = staff_client.post(f"/api/endpoints/{e1.pk}/reconnect")
+        assert redialled.status_code == 200, redialled.content
+        assert redialled.json()["done"] is True and redialled.json()["worker"]
         wait_until(
             lambda: peer.opened[tokens[1]] > opened and connected(peer, tokens[1]),
             timeout=5,

@@ -130,6 +130,12 @@ def test_bad_input_is_refused_without_echoing_secrets(admin_client):
     )
     html = response.content.decode()
     assert "not valid JSON" in html and SECRET_MARK not in html
+    # Nested past the parser's recursion limit: a form error, not a 500.
+    deep = '{"K": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = admin_client.post(
+        f"{SERVERS}add/", server_form(transport="stdio", command="python", env=deep)
+    )
+    assert response.status_code == 200 and "nested deeper than" in response.content.decode()
     response = admin_client.post(f"{SERVERS}add/", server_form(name="a__b"))
     assert "&#x27;__&#x27;" in response.content.decode() or "'__'" in response.content.decode()
     assert not McpServer.objects.exists()

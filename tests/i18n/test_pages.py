@@ -167,3 +167,25 @@ def test_the_rest_api_answers_in_english_whatever_the_clients_language():
     assert Client().get("/api/no/such/route", **ZH).status_code == 404
     report = Client().post("/xiaozhi/agent/chat-history/report", {}, **ZH)
     assert report.status_code in (401, 403, 503) and "身份" not in report.content.decode()
+
+
+def test_a_bad_url_is_refused_in_the_pages_language_and_in_english_over_rest(admin_client):
+    from tests.services import api_token
+
+    token = "zh-url-secret-token"
+    url = f"http://example.com/mcp?token={token}"
+    form = {"name": "坏地址", "url": url, "enabled": "on", "health_check_enabled": "on"}
+    response = admin_client.post("/admin/endpoints/endpoint/add/", form, **ZH)
+    html = response.content.decode()
+    assert response.status_code == 200 and "不是 ws:// 或 wss:// URL" in html
+    assert token not in html
+    user = admin_client.get("/admin/").wsgi_request.user
+    answer = Client().post(
+        "/api/endpoints",
+        {"name": "bad", "url": url},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {api_token(user)}",
+        **ZH,
+    )
+    assert answer.status_code == 400 and "not a ws:// or wss:// URL" in answer.content.decode()
+    assert token not in answer.content.decode()

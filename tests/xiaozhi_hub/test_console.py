@@ -321,12 +321,9 @@ async def test_requests_get_exactly_one_answer_with_their_id(console_settings):
         answer = await request(
             ws, {"id": request_id, "type": "endpoint:reconnect", "payload": reconnect}
         )
-        assert answer == {
-            "id": request_id,
-            "channel": "system",
-            "type": "ok",
-            "payload": {"endpointId": endpoint_id, "reconnecting": True},
-        }
+        # No pool runs here: the answer says nothing redialled it (never "reconnecting").
+        assert answer["id"] == request_id and answer["type"] == "error", answer
+        assert "pool" in answer["payload"]["reason"], answer
     for number, kind in enumerate(("endpoint:reconnect", "endpoint:check"), start=5):
         unknown = {"endpointId": 999999}
         answer = await request(ws, {"id": f"q{number}", "type": kind, "payload": unknown})

@@ -31,6 +31,11 @@ class UnknownObject(LookupError):
     """An unknown device, endpoint or alert id (the apps' DoesNotExist); the message says which."""
 
 
+class NotDone(RuntimeError):
+    """A pool request no worker carried out (none running, the endpoint not held, the
+    worker's error); the message says why, for the operator."""
+
+
 # An alert action its state does not allow (acknowledging a closed alert, a bad duration).
 ActionRefused = alert_services.AlertActionError
 
@@ -74,11 +79,14 @@ def mcp_server_statuses() -> list[dict[str, Any]]:
 
 
 def reconnect_endpoint(*, endpoint_id: int) -> dict[str, Any]:
+    """Redialled by the worker holding it, or NotDone saying why not."""
     try:
-        endpoint_reconnect(endpoint_id=endpoint_id)
+        result = endpoint_reconnect(endpoint_id=endpoint_id)
     except Endpoint.DoesNotExist as exc:
         raise UnknownObject(f"unknown endpoint {endpoint_id}") from exc
-    return {"endpointId": endpoint_id, "reconnecting": True}
+    if not result["done"]:
+        raise NotDone(mask_text(result["error"] or result["reason"] or "not done"))
+    return {"endpointId": endpoint_id, "reconnecting": True, "worker": result["worker"]}
 
 
 def check_endpoint(*, endpoint_id: int | None) -> dict[str, Any]:

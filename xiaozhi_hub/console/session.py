@@ -132,7 +132,7 @@ def perform(request: p.Request, user) -> dict[str, Any]:
         endpoint_id = p.endpoint_id(payload, required=True)
         result = data.reconnect_endpoint(endpoint_id=endpoint_id)
         target = f"endpoint {endpoint_id}"
-        _audit(user, "endpoints.endpoint", endpoint_id, target, "Reconnect requested")
+        _audit(user, "endpoints.endpoint", endpoint_id, target, "Reconnected")
         return result
     if request.type == p.ENDPOINT_CHECK:
         return data.check_endpoint(endpoint_id=p.endpoint_id(payload, required=False))
@@ -182,7 +182,7 @@ def failure(request: p.Request, exc: Exception) -> ConsoleFrame:
     """The error answer for a failed request (call inside `except`)."""
     if isinstance(exc, p.FrameError):
         reason = exc.reason
-    elif isinstance(exc, Refused | data.UnknownObject):
+    elif isinstance(exc, Refused | data.UnknownObject | data.NotDone):
         reason = str(exc)
     else:  # a bug or a dependency down: the client still gets an answer
         logger.exception("console request %s failed", request.type)

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from endpoints.pool_requests.endpoint import endpoint_reconnect_confirmed
+from endpoints.pool_requests.endpoint import endpoint_reconnect
 
 from ._endpoint_args import resolve_endpoint
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, endpoint, **options):
         target = resolve_endpoint(endpoint)
-        answer = endpoint_reconnect_confirmed(endpoint_id=target.pk)
+        answer = endpoint_reconnect(endpoint_id=target.pk)
         names = {"id": target.pk, "name": target.name}
         if not answer["done"]:
             message = _("%(id)s %(name)s was not reconnected: %(error)s")
