@@ -46,18 +46,26 @@ def alerts():
 def test_the_list_filters_by_state_and_refuses_unknown_values(alerts):
     firing, resolved = alerts
     client = client_for("viewer")
-    everything = client.get("/api/alerts").json()["alerts"]
+    everything = client.get("/api/alerts").json()["results"]
     assert [a["id"] for a in everything] == [firing.pk, resolved.pk]
-    only = client.get("/api/alerts?state=firing").json()["alerts"]
+    only = client.get("/api/alerts?state=firing").json()["results"]
     assert [(a["id"], a["state"], a["rule_name"]) for a in only] == [
         (firing.pk, "firing", "Endpoint not connected")
     ]
-    assert client.get("/api/alerts?state=resolved").json()["alerts"][0]["id"] == resolved.pk
+    assert client.get("/api/alerts?state=resolved").json()["results"][0]["id"] == resolved.pk
     bad = client.get("/api/alerts?state=burning")
     assert bad.status_code == 400 and "firing, resolved" in bad.json()["state"][0]
-    assert client.get("/api/alerts?limit=0").status_code == 400
-    assert client.get("/api/alerts?limit=x").status_code == 400
-    assert len(client.get("/api/alerts?limit=1").json()["alerts"]) == 1
+
+
+def test_the_list_pages_with_cursors_newest_first_and_refuses_forged_cursors(alerts):
+    firing, resolved = alerts
+    client = client_for("viewer")
+    first = client.get("/api/alerts?page_size=1").json()
+    assert [a["id"] for a in first["results"]] == [firing.pk] and first["previous"] is None
+    second = client.get(first["next"]).json()
+    assert [a["id"] for a in second["results"]] == [resolved.pk] and second["next"] is None
+    assert client.get("/api/alerts?cursor=not-a-cursor").status_code == 404
+    assert client.get("/api/alerts?page_size=x").status_code == 200  # DRF: the default size
 
 
 def test_acknowledge_records_who_and_is_audited(alerts):

@@ -2,36 +2,42 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from xiaozhi_hub.access import audit
+from xiaozhi_hub.pagination import HubCursorPagination, paginated_response
 
 from . import api_schema as schema
 from . import services
 from .models import Alert
-from .selectors import STATES, alert_list, alert_payload
+from .selectors import STATES, alert_payload, alert_queryset
 
 _VIEW = "alerts.view_alert"
 _CHANGE = "alerts.change_alert"  # acknowledge, silence (operators)
-MAX_LIMIT = 500
+
+
+class AlertPagination(HubCursorPagination):
+    ordering = ("-fired_at", "-id")
 
 
 class AlertListView(APIView):
-    """?state=firing|resolved (default both), ?limit= (default 100, at most 500)."""
+    """?state=firing|resolved (default both); cursor pages, newest first."""
 
     permissions_required = {"GET": (_VIEW,)}
+    pagination_class = AlertPagination
 
     @schema.alert_list
     def get(self, request):
         state = request.query_params.get("state") or None
         if state is not None and state not in STATES:
             raise ValidationError({"state": [f"must be one of {', '.join(STATES)}"]})
-        limit = request.query_params.get("limit") or "100"
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
-            raise ValidationError({"limit": [f"must be a whole number from 1 to {MAX_LIMIT}"]})
-        return Response({"alerts": alert_list(state=state, limit=int(limit))})
+        now = timezone.now()
+        return paginated_response(
+            self, alert_queryset(state=state), lambda alert: alert_payload(alert, now=now)
+        )
 
 
 def _perform(request, alert_id: int, action, done: str, **arguments) -> Response:

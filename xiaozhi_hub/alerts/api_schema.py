@@ -39,10 +39,6 @@ class AlertShape(serializers.Serializer):
     silenced = serializers.BooleanField()
 
 
-class AlertList(serializers.Serializer):
-    alerts = AlertShape(many=True)
-
-
 class OneAlert(serializers.Serializer):
     alert = AlertShape()
 
@@ -57,12 +53,9 @@ _REFUSED = OpenApiResponse(description="bad input, or the alert is over (nothing
 
 alert_list = extend_schema(
     tags=TAGS,
-    summary="Alerts, newest first",
-    parameters=[
-        OpenApiParameter("state", str, enum=[Alert.FIRING, Alert.RESOLVED]),
-        OpenApiParameter("limit", int, description="1 to 500 (default 100)"),
-    ],
-    responses={200: AlertList, 400: _REFUSED},
+    summary="Alerts, newest first (paginated)",
+    parameters=[OpenApiParameter("state", str, enum=[Alert.FIRING, Alert.RESOLVED])],
+    responses={200: AlertShape(many=True), 400: _REFUSED},
 )
 alert_acknowledge = extend_schema(
     tags=TAGS,

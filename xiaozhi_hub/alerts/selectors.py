@@ -57,15 +57,11 @@ def alert_get(*, alert_id: int) -> Alert:
     return _with_relations(Alert.objects.all()).get(pk=alert_id)
 
 
-def alert_list(*, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest alerts first; `state` firing or resolved (None: both)."""
+def alert_queryset(*, state: str | None = None) -> QuerySet[Alert]:
+    """The alerts, their rule and acknowledger joined; `state` firing or resolved (None:
+    both). Unordered: the REST pagination orders them (newest first)."""
     queryset = _with_relations(Alert.objects.all())
-    if state is not None:
-        queryset = queryset.filter(state=state)
-    now = timezone.now()
-    return [
-        alert_payload(alert, now=now) for alert in queryset.order_by("-fired_at", "-id")[:limit]
-    ]
+    return queryset if state is None else queryset.filter(state=state)
 
 
 def alerts_snapshot() -> list[dict[str, Any]]:
