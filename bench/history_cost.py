@@ -2,12 +2,15 @@
 
 A real pool worker (`PoolWorkerService`, as the Celery worker runs it) on MariaDB and
 Redis holds 1,000 endpoints with a 1 s health interval against one loopback peer
-process answering every ping (`python -m tests.endpoints.peers --mode idle`): first
-WITH the history (HUB_HISTORY_ENABLED, and HUB_METRICS_ENABLED when `--with
-history+metrics`, the default), then a fresh worker WITHOUT either, the two side by
+process answering every ping (`python -m tests.endpoints.peers --mode idle`): a
+worker WITH the history (HUB_HISTORY_ENABLED, and HUB_METRICS_ENABLED when `--with
+history+metrics`, the default) and a fresh worker WITHOUT either, the two side by
 side in one table. One after the other, not at once: two such workers and the peer
-are more than a 2-core machine serves at 1 s pings. Measured per worker over the
-same length of window (default 130 s: two minute buckets closed):
+are more than a 2-core machine serves at 1 s pings. `--rounds` pairs (default 2)
+alternate the order (with, without, without, with), so a drift over the run (the
+first worker's warm-up of the database, the peer's memory) weighs on both sides.
+Summed per variant over windows of the same length (default 130 s: two minute
+buckets closed):
 
 - CPU seconds per minute of the worker process (user + system, psutil);
 - database write statements per second (INSERT / UPDATE / DELETE / REPLACE, counted in
@@ -15,7 +18,7 @@ same length of window (default 130 s: two minute buckets closed):
   the rollup statements touched (MySQL counts an upsert that updates as 2).
 
 Targets (issue 14): <= 10 % more CPU, <= 5 rollup writes per second.
-`--endpoints 20 --seconds 5 --database-url ... --no-migrate` is the smoke test's run
+`--endpoints 20 --seconds 4 --rounds 1 --database-url ... --no-migrate` is the smoke test's run
 (tests/endpoints/test_history_bench.py).
 """
 
@@ -207,8 +210,8 @@ def measure(args) -> list[tuple]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    workers: dict[str, subprocess.Popen] = {}
-    before, after, windows = {}, {}, {}
+    workers: list[subprocess.Popen] = []
+    cpu, counts, windows = Counter(), {"with": Counter(), "without": Counter()}, Counter()
     try:
         port = int(peer.stdout.readline().split()[1])
         seed(port, args.endpoints)
@@ -230,23 +233,29 @@ def measure(args) -> list[tuple]:
         }
         # One worker at a time holds all the endpoints: two at once, with the peer, are
         # more than a 2-core machine serves at 1 s pings (pings time out, leases lapse).
-        for label, env in variants.items():
-            process, counters = start_worker(label, env, workdir)
-            workers[label] = process
-            settle(args, process, label, workdir)
-            time.sleep(args.warmup)
-            before[label] = (cpu_seconds(process), read_counts(counters))
-            started = time.monotonic()
-            time.sleep(args.seconds)
-            windows[label] = time.monotonic() - started
-            after[label] = (cpu_seconds(process), read_counts(counters))
-            process.terminate()  # a clean stop gives the leases back for the next one
-            process.wait(timeout=60)
+        # Rounds alternate the order (with, without; without, with; ...): whatever
+        # drifts over the run (the peer, the database, the machine) weighs on both.
+        for number in range(args.rounds):
+            order = ("with", "without") if number % 2 == 0 else ("without", "with")
+            for label in order:
+                name = f"{label}-{number + 1}"
+                process, counters = start_worker(name, variants[label], workdir)
+                workers.append(process)
+                settle(args, process, name, workdir)
+                time.sleep(args.warmup)
+                cpu_before, counts_before = cpu_seconds(process), read_counts(counters)
+                started = time.monotonic()
+                time.sleep(args.seconds)
+                windows[label] += time.monotonic() - started
+                cpu[label] += cpu_seconds(process) - cpu_before
+                counts[label].update(read_counts(counters) - counts_before)
+                process.terminate()  # a clean stop gives the leases back for the next one
+                process.wait(timeout=60)
     finally:
-        for process in [*workers.values(), peer]:
+        for process in [*workers, peer]:
             if process.poll() is None:
                 process.terminate()
-        for process in [*workers.values(), peer]:
+        for process in [*workers, peer]:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -254,12 +263,10 @@ def measure(args) -> list[tuple]:
         cleanup()
 
     figures = {}
-    for label in workers:
+    for label, delta in counts.items():
         window = windows[label]
-        cpu = after[label][0] - before[label][0]
-        delta = after[label][1] - before[label][1]
         figures[label] = {
-            "cpu_per_minute": cpu / window * 60,
+            "cpu_per_minute": cpu[label] / window * 60,
             "writes": (delta["rollup_statements"] + delta["other_statements"]) / window,
             "rollup_writes": delta["rollup_statements"] / window,
             "rollup_rows": delta["rollup_rows"] / window,
@@ -277,7 +284,8 @@ def measure(args) -> list[tuple]:
          f"{without['rollup_writes']:.3f}", "", "<= 5", verdict(with_["rollup_writes"] <= 5)),
         ("  rows/s the rollup statements touched", f"{with_['rollup_rows']:.1f}",
          f"{without['rollup_rows']:.1f}", "", "", ""),
-        (f"(one after the other, {args.seconds:.0f} s each; WITH = {what})", "", "", "", "", ""),
+        (f"({args.rounds} round(s) of {args.seconds:.0f} s each, one worker at a time, "
+         f"alternating order; WITH = {what})", "", "", "", "", ""),
     ]  # fmt: skip
 
 
@@ -304,6 +312,9 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=1000, help="per worker (1000)")
     parser.add_argument("--seconds", type=float, default=130.0, help="measuring window (130)")
     parser.add_argument("--warmup", type=float, default=5.0, help="after settling (5)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="with/without pairs, the order alternating (2)"
+    )
     parser.add_argument("--settle-timeout", type=float, default=240.0)
     parser.add_argument(
         "--with", dest="with_", choices=("history", "history+metrics"), default="history+metrics"

@@ -10,7 +10,8 @@ Chinese; C, POSIX, unset or a language the hub does not speak: English. Servers
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import wraps
 
 from django.utils import translation
@@ -40,10 +41,19 @@ def in_terminal_language(handle: Callable) -> Callable:
 
     @wraps(handle)
     def wrapper(*args, **kwargs):
-        language = terminal_language()
-        if language is None:
-            return handle(*args, **kwargs)
-        with translation.override(language):
+        with in_the_terminals_language():
             return handle(*args, **kwargs)
 
     return wrapper
+
+
+@contextmanager
+def in_the_terminals_language() -> Iterator[None]:
+    """The terminal's language while the block runs: for a server's own messages
+    (runhub), where the whole command must not switch."""
+    language = terminal_language()
+    if language is None:
+        yield
+        return
+    with translation.override(language):
+        yield

@@ -29,6 +29,8 @@ def test_the_benchmark_prints_its_table_in_short_mode():
             "4",
             "--warmup",
             "1",
+            "--rounds",
+            "1",
             "--no-migrate",
             "--database-url",
             hub_database_url(),

@@ -40,3 +40,23 @@ def test_a_command_speaks_chinese_in_a_chinese_terminal(monkeypatch):
     call_command("chat_stats", stdout=chinese)
     assert "最活跃的设备：" in chinese.getvalue()
     assert "busiest devices" not in chinese.getvalue()
+
+
+@pytest.mark.django_db
+def test_api_token_speaks_the_terminals_language_and_keeps_the_key_alone(monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("lan", password="x")
+    for name in LOCALE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    key, notice = StringIO(), StringIO()
+    call_command("api_token", "create", "lan", stdout=key, stderr=notice)
+    assert len(key.getvalue().split()) == 1  # scripts capture the key alone
+    assert "请立即保存此密钥" in notice.getvalue()
+    listing = StringIO()
+    call_command("api_token", "list", "lan", stdout=listing)
+    assert "创建于" in listing.getvalue() and "created" not in listing.getvalue()
+    revoked = StringIO()
+    call_command("api_token", "revoke", "lan", "--all", stdout=revoked)
+    assert revoked.getvalue().strip() == "已吊销 lan 的 1 个令牌。"

@@ -11,11 +11,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from xiaozhi_hub.asgi import application
 from xiaozhi_hub.broadcast import bind_server_loop
 from xiaozhi_hub.celery import app as celery_app
 from xiaozhi_hub.runtime import runtime
+from xiaozhi_hub.terminal_language import in_the_terminals_language
 
 
 class Command(BaseCommand):
@@ -55,24 +57,33 @@ class Command(BaseCommand):
             beat.stop()
             runtime.stop()
             bind_server_loop(None)
-        if server.abort_start or not server.listening_addresses:
-            raise CommandError(f"could not listen on {host}:{port} (is the port in use?)")
-        self.stdout.write("xiaozhi-hub stopped.")
+        with in_the_terminals_language():
+            if server.abort_start or not server.listening_addresses:
+                raise CommandError(
+                    _("could not listen on %(host)s:%(port)s (is the port in use?)")
+                    % {"host": host, "port": port}
+                )
+            self.stdout.write(_("xiaozhi-hub stopped."))
 
     def _on_ready(self, host: str, port: int) -> None:
         from twisted.internet import reactor
 
         bind_server_loop(reactor._asyncioEventloop)  # noqa: SLF001
         shown = f"[{host}]" if ":" in host else host
-        self.stdout.write(
-            self.style.SUCCESS(f"{settings.HUB_NAME} is running at http://{shown}:{port}/")
-            + "  (admin: /admin/, health: /api/health). Press Ctrl-C to stop.",
-        )
+        with in_the_terminals_language():
+            running = _("%(name)s is running at %(url)s") % {
+                "name": settings.HUB_NAME,
+                "url": f"http://{shown}:{port}/",
+            }
+            self.stdout.write(
+                self.style.SUCCESS(running)
+                + "  "
+                + _("(admin: /admin/, health: /api/health). Press Ctrl-C to stop."),
+            )
         self.stdout.flush()
 
     def _hint_admin_login(self) -> None:
         if not get_user_model().objects.filter(is_superuser=True).exists():
-            self.stdout.write(
-                "No admin login yet. In another terminal run:\n"
-                "    .venv/bin/python manage.py createsuperuser\n"
-            )
+            with in_the_terminals_language():
+                self.stdout.write(_("No admin login yet. In another terminal run:"))
+            self.stdout.write("    .venv/bin/python manage.py createsuperuser\n")

@@ -2,6 +2,8 @@
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from xiaozhi_hub.access.tokens import (
     api_token_create,
@@ -9,6 +11,7 @@ from xiaozhi_hub.access.tokens import (
     api_token_revoke,
     api_token_revoke_all,
 )
+from xiaozhi_hub.terminal_language import in_terminal_language
 
 
 class Command(BaseCommand):
@@ -29,37 +32,48 @@ class Command(BaseCommand):
         which.add_argument("token_id", nargs="?", help="the id shown by `list`")
         which.add_argument("--all", action="store_true", help="every token of the user")
 
+    @in_terminal_language
     def handle(self, *args, action, username, **options):
         try:
             user = get_user_model().objects.get_by_natural_key(username)
         except get_user_model().DoesNotExist:
-            raise CommandError(f"no user {username!r}") from None
+            raise CommandError(_("no user %(name)r") % {"name": username}) from None
         if action == "create":
             key = api_token_create(user=user)
             # The key alone on stdout, so that scripts can capture it.
             self.stdout.write(key)
-            self.stderr.write("Store this key now: it is kept only as a hash and not shown again.")
+            self.stderr.write(
+                _("Store this key now: it is kept only as a hash and not shown again.")
+            )
         elif action == "list":
             self._list(user)
         elif options["all"]:
             count = api_token_revoke_all(user=user)
-            self.stdout.write(f"Revoked {count} token{'s' if count != 1 else ''} of {username}.")
+            revoked = ngettext(
+                "Revoked %(count)s token of %(name)s.",
+                "Revoked %(count)s tokens of %(name)s.",
+                count,
+            )
+            self.stdout.write(revoked % {"count": count, "name": username})
         else:
             try:
                 api_token_revoke(user=user, token_id=options["token_id"])
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
-            self.stdout.write(f"Revoked token {options['token_id']} of {username}.")
+            revoked = _("Revoked token %(id)s of %(name)s.")
+            self.stdout.write(revoked % {"id": options["token_id"], "name": username})
 
     def _list(self, user):
         tokens = api_token_list(user=user)
         if not tokens:
-            self.stdout.write(f"{user.get_username()} has no API tokens.")
+            self.stdout.write(_("%(name)s has no API tokens.") % {"name": user.get_username()})
             return
         for token in tokens:
             if token.expiry is None:
-                expiry = "never expires"
+                expiry = _("never expires")
+            elif token.expired:
+                expiry = _("expired %(time)s") % {"time": f"{token.expiry:%Y-%m-%d %H:%M}"}
             else:
-                state = "expired" if token.expired else "expires"
-                expiry = f"{state} {token.expiry:%Y-%m-%d %H:%M}"
-            self.stdout.write(f"{token.id}  created {token.created:%Y-%m-%d %H:%M}  {expiry}")
+                expiry = _("expires %(time)s") % {"time": f"{token.expiry:%Y-%m-%d %H:%M}"}
+            created = _("created %(time)s") % {"time": f"{token.created:%Y-%m-%d %H:%M}"}
+            self.stdout.write(f"{token.id}  {created}  {expiry}")
