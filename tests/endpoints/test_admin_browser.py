@@ -10,6 +10,7 @@ import pytest
 
 from tests.console import test_browser as browser_tests
 from tests.console.test_browser import SCREENSHOTS, log_in, off_loop, staff_user
+from tests.endpoints.test_admin_status import changes
 
 # The console browser tests' fixtures: their daphne hub and Chromium, a page that fails
 # on any CSP violation, the server logs attached to a failure.
@@ -31,7 +32,6 @@ def seed() -> int:
     from django.utils import timezone
 
     from endpoints.lease import lease_round
-    from endpoints.models import EndpointEvent
     from endpoints.pool.status import EndpointStatus
     from endpoints.services.endpoint import endpoint_create
     from endpoints.services.endpoint_status import endpoint_status_store
@@ -50,17 +50,7 @@ def seed() -> int:
         (3 * 3600 + 40, "connecting", ""),
         (3 * 3600 + 41, "connected", ""),
     ]
-    previous = ""
-    for seconds, state, error in plan:
-        EndpointEvent.objects.create(
-            endpoint=endpoint,
-            at=start + timedelta(seconds=seconds),
-            state=state,
-            previous_state=previous,
-            error_class="network" if error else "",
-            error=error,
-        )
-        previous = state
+    changes(endpoint, plan, start=start)
     lease_round(owner="browser-worker:1:a", ttl=300)
     status = EndpointStatus(endpoint_id=endpoint.pk, name=endpoint.name, url=endpoint.url)
     status.state, status.connected, status.initialized = "connected", True, True

@@ -97,13 +97,13 @@ def test_values_nobody_reported_are_a_dash(admin_client, endpoint):
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
-def changes(endpoint: Endpoint, plan: list[tuple[float, str, str]]) -> None:
-    """(seconds after T0, state, error) in order: the rows the pool would write."""
+def changes(endpoint: Endpoint, plan: list[tuple[float, str, str]], *, start=T0) -> None:
+    """(seconds after `start`, state, error) in order: the rows the pool would write."""
     previous = ""
     for seconds, state, error in plan:
         EndpointEvent.objects.create(
             endpoint=endpoint,
-            at=T0 + timedelta(seconds=seconds),
+            at=start + timedelta(seconds=seconds),
             state=state,
             previous_state=previous,
             error_class="network" if error else "",

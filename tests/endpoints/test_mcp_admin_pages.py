@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from endpoints.models import McpServer, Tool, ToolCall
 from tests.access.identities import make_user
+from tests.endpoints.test_upstream_admin import server_form
 from tests.endpoints.upstream_helpers import http_server, stdio_server
 
 pytestmark = pytest.mark.django_db
@@ -32,25 +33,10 @@ def client_of(identity: str) -> Client:
 
 
 def add_form(**fields) -> dict:
-    form = {
-        "name": "calc",
-        "transport": "stdio",
-        "command": "python",
-        "args": "",
-        "env": "",
-        "cwd": "",
-        "replicas": "1",
-        "url": "",
-        "headers": "",
-        "replica_urls": "",
-        "enabled": "on",
-        "call_timeout": "30",
-        "load_balance": "round-robin",
-        "tools-TOTAL_FORMS": "0",
-        "tools-INITIAL_FORMS": "0",
-    }
-    form.update(fields)
-    return form
+    """A new stdio server's form (test_upstream_admin's form, the transport changed)."""
+    return server_form(
+        **{"name": "calc", "transport": "stdio", "command": "python", "args": ""} | fields
+    )
 
 
 # --- help texts --------------------------------------------------------------------------
