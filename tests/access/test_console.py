@@ -86,11 +86,13 @@ async def test_a_viewer_may_not_start_a_sync_an_operator_may_and_the_reconnect_i
     operator = await socket(operator_user)
     assert (await ask(operator, {"id": "s", "type": "sync:start"}))["type"] == "ok"
     frame = {"id": "r", "type": "endpoint:reconnect", "payload": {"endpointId": endpoint.pk}}
-    assert (await ask(operator, frame))["type"] == "ok"
+    # Allowed, and tried: no pool runs here, so the answer says why it was not done.
+    tried = await ask(operator, frame)
+    assert tried["type"] == "error" and "permission" not in tried["payload"]["reason"], tried
     await operator.disconnect()
     entry = await LogEntry.objects.aget(object_id=str(endpoint.pk))
     assert entry.user_id == operator_user.pk
-    assert entry.change_message == "Reconnect requested via the console."
+    assert entry.change_message == "Reconnect failed via the console."
 
 
 def test_sse_refuses_a_channel_without_its_permission():
@@ -125,9 +127,11 @@ def test_the_request_endpoint_checks_each_request():
     assert not LogEntry.objects.exists()
     operator = Client()
     operator.force_login(make_user("operator"))
-    accepted = operator.post("/console/request", frame, content_type="application/json")
-    assert accepted.status_code == 200 and accepted.json()["type"] == "ok"
-    assert LogEntry.objects.get().change_message == "Reconnect requested via the console."
+    tried = operator.post("/console/request", frame, content_type="application/json")
+    # Allowed, and tried: no pool runs here, so 503 with the reason (not "reconnecting").
+    assert tried.status_code == 503 and tried.json()["type"] == "error"
+    assert "pool" in tried.json()["payload"]["reason"]
+    assert LogEntry.objects.get().change_message == "Reconnect failed via the console."
 
 
 async def test_a_viewer_with_an_api_token_uses_the_console():

@@ -130,8 +130,12 @@ def perform(request: p.Request, user) -> dict[str, Any]:
         return result
     if request.type == p.ENDPOINT_RECONNECT:
         endpoint_id = p.endpoint_id(payload, required=True)
-        result = data.reconnect_endpoint(endpoint_id=endpoint_id)
         target = f"endpoint {endpoint_id}"
+        try:
+            result = data.reconnect_endpoint(endpoint_id=endpoint_id)
+        except data.NotDone:  # tried (as over REST, the attempt is audited), not done
+            _audit(user, "endpoints.endpoint", endpoint_id, target, "Reconnect failed")
+            raise
         _audit(user, "endpoints.endpoint", endpoint_id, target, "Reconnected")
         return result
     if request.type == p.ENDPOINT_CHECK:
@@ -167,15 +171,16 @@ def _audit(user, model: str, object_id, object_repr: str, action: str) -> None:
     )
 
 
-def answer(request: p.Request, user) -> ConsoleFrame:
-    """The one response to a request outside a subscription (sync callers: the POST
-    endpoint, which has checked the user's permission with request_refusal)."""
+def answer(request: p.Request, user) -> tuple[ConsoleFrame, int]:
+    """The one response to a request outside a subscription, and its HTTP status (sync
+    callers: the POST endpoint, which has checked the user's permission with
+    request_refusal): 200; 503 when the pool did not carry it out; 400 otherwise."""
     try:
         if request.type == p.HEARTBEAT:
-            return heartbeat_frame(request.id)
-        return p.ok(request, perform(request, user))
+            return heartbeat_frame(request.id), 200
+        return p.ok(request, perform(request, user)), 200
     except Exception as exc:
-        return failure(request, exc)
+        return failure(request, exc), 503 if isinstance(exc, data.NotDone) else 400
 
 
 def failure(request: p.Request, exc: Exception) -> ConsoleFrame:

@@ -177,8 +177,8 @@ class RequestView(APIView):
         refused = request_refusal(request.user, frame)
         if refused is not None:
             return Response(p.error(frame.id, refused), status=403)
-        reply = answer(frame, request.user)
-        return Response(reply, status=200 if reply["type"] != "error" else 400)
+        reply, status = answer(frame, request.user)
+        return Response(reply, status=status)
 
     @classmethod
     def _allowed(cls, user_id: int) -> bool:
