@@ -1,12 +1,22 @@
 """Chat-history sync benchmark: `make bench NAME=chat_sync`.
 
 Seeds a xiaozhi-esp32-server source database with BENCH_ROWS (default
-1,000,000) chat rows, then measures on this machine: the full backfill
-MySQL -> MySQL (rate and memory), a row-by-row copy as baseline, the cost
-of an idle tick, source insert -> console `chat_update` latency through the
-sync and through the report ingest (Redis channel layer, a real
-subscriber), and REST latency of a device's history page. Uses its own
-databases (hub_bench, hub_bench_source) and Redis db 12, and drops them.
+1,000,000) chat rows, then measures on this machine, side by side in one run:
+
+* the limit line: a raw mysqlclient bulk copy of the source rows (executemany,
+  5,000 rows a commit, nothing parsed) into a scratch table created from the
+  hub's own message DDL (SHOW CREATE TABLE of the migrated table), with the
+  same device and session ids the hub gave the rows;
+* the hub's backfill on the incremental path (upserts, backfill mode off) and
+  in backfill mode, each into an empty hub, as rows/s, ratio to the limit line
+  and peak RSS;
+
+then a row-by-row copy as baseline, the cost of an idle tick, source insert
+-> console `chat_update` latency through the sync and through the report
+ingest (Redis channel layer, a real subscriber), the REST queries' plans and
+the latency of a device's history page. `--only backfill` stops after the
+copies. Uses its own databases (hub_bench, hub_bench_source) and Redis db 12,
+and drops them.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 MYSQL = os.environ.get("BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -128,32 +139,186 @@ def pct(values, q):
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def backfill(results):
-    from chathistory.models import ChatMessage
-    from chathistory.sync import run_sync
+def database_server():
+    """The local MariaDB/MySQL server process (its CPU is the server's share), or None."""
+    import psutil
+
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("mariadbd", "mysqld"):
+            return process
+    return None
+
+
+class Copy(NamedTuple):
+    seconds: float
+    client_us: float  # this process's CPU per row (both threads)
+    server_us: float | None  # the database server's CPU per row (other clients' too)
+    memory: str
+
+
+def measured(work) -> Copy:
+    """How long `work()` (a copy of ROWS rows) took, its CPU per row, and its memory."""
+    import psutil
+
+    me, server = psutil.Process(), database_server()
+
+    def cpu(process):
+        times = process.cpu_times()
+        return times.user + times.system
 
     sampler = RssSampler()
     sampler.start()
+    client_cpu, server_cpu = cpu(me), cpu(server) if server else 0.0
     started = time.monotonic()
-    result = run_sync(full=True, trigger="bench")
+    work()
     took = time.monotonic() - started
+    client_us = (cpu(me) - client_cpu) / ROWS * 1e6
+    server_us = (cpu(server) - server_cpu) / ROWS * 1e6 if server else None
     sampler.stop.set()
     sampler.join()
+    s = sampler.samples or [0]
+    tenth = max(1, len(s) // 10)
+    memory = (
+        f"RSS MiB start {s[0]:.0f}, peak {max(s):.0f}, first/last 10% "
+        f"{statistics.mean(s[:tenth]):.0f}/{statistics.mean(s[-tenth:]):.0f}"
+    )
+    return Copy(took, client_us, server_us, memory)
+
+
+RAW_TABLE = "bench_raw_copy"
+RAW_BATCH = 5000
+
+
+def raw_copy() -> None:
+    """The limit line: source rows into the hub's message DDL by the plainest bulk client.
+
+    One executemany (mysqlclient sends it as multi-row INSERTs) and one commit per
+    RAW_BATCH rows; device and session ids are the hub's, looked up in dicts, so the
+    indexes see the same keys as the hub's own copy. Nothing is parsed or checked.
+    """
+    import MySQLdb
+
+    hub = MySQLdb.connect(**source.server, db=HUB_DB, charset="utf8mb4")
+    cursor = hub.cursor()
+    cursor.execute("SHOW CREATE TABLE chathistory_chatmessage")
+    ddl = cursor.fetchone()[1]
+    ddl = ddl.replace("CREATE TABLE `chathistory_chatmessage`", f"CREATE TABLE `{RAW_TABLE}`")
+    ddl = ddl.replace("CONSTRAINT `", "CONSTRAINT `raw_")  # constraint names are per database
+    cursor.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+    cursor.execute(ddl)
+    cursor.execute("SELECT mac, id FROM chathistory_device")
+    devices = dict(cursor.fetchall())
+    cursor.execute("SELECT device_id, session_id, id FROM chathistory_chatsession")
+    sessions = {(device, sid): pk for device, sid, pk in cursor.fetchall()}
+    cursor.execute("SELECT agent_id, id FROM chathistory_agent")
+    agents = dict(cursor.fetchall())
+    hub.commit()
+    src = source.connect()
+    read = src.cursor()
+    insert = (
+        f"INSERT INTO {RAW_TABLE} (source, source_id, match_key, origin, device_id, session_id, "
+        "agent_id, chat_type, role, content, audio_id, created_at, stored_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    )
+    roles, key, now, cursor_id = {1: "user", 2: "agent", 3: "tool"}, "0" * 64, time.time(), 0
+    stored = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
+    while True:
+        read.execute(
+            "SELECT id, mac_address, agent_id, session_id, chat_type, content, audio_id, "
+            "created_at FROM ai_agent_chat_history WHERE id > %s ORDER BY id LIMIT %s",
+            [cursor_id, RAW_BATCH],
+        )
+        rows = read.fetchall()
+        src.commit()
+        if not rows:
+            break
+        values = []
+        for row_id, mac, agent, sid, chat_type, content, audio, created in rows:
+            device = devices.get(mac)
+            values.append(
+                (
+                    "esp32", row_id, key, "sync", device, sessions.get((device, sid)),
+                    agents.get(agent), chat_type, roles[chat_type], content, audio,
+                    created, stored,
+                )
+            )  # fmt: skip
+        cursor.executemany(insert, values)
+        hub.commit()
+        cursor_id = rows[-1][0]
+    cursor.execute(f"SELECT COUNT(*) FROM {RAW_TABLE}")
+    copied = cursor.fetchone()[0]
+    cursor.execute(f"DROP TABLE {RAW_TABLE}")
+    src.close()
+    hub.close()
+    assert copied == ROWS, (copied, ROWS)
+
+
+def hub_backfill(backfill_mode: bool) -> None:
+    from chathistory.models import ChatMessage
+    from chathistory.sync import run_sync
+
+    result = run_sync(full=True, trigger="bench", backfill_mode=backfill_mode)
     assert result.status == "success", result.error
     copied = ChatMessage.objects.count()
     assert copied == ROWS, (copied, ROWS)
-    s = sampler.samples or [0]
-    tenth = max(1, len(s) // 10)
-    results.append(
-        (
-            "full backfill (batch upserts)",
-            f"{ROWS / took:,.0f} rows/s",
-            f"{ROWS:,} rows in {took:.1f} s; RSS MiB first/last 10%: "
-            f"{statistics.mean(s[:tenth]):.0f}/{statistics.mean(s[-tenth:]):.0f}, "
-            f"peak {max(s):.0f}",
-        )
+
+
+def empty_hub() -> None:
+    """The hub as before its first sync: no messages, sessions, devices or sync state."""
+    from django.db import connection
+
+    tables = [
+        "chathistory_chataudio",
+        "chathistory_chatmessage",
+        "chathistory_chatsession",
+        "chathistory_device",
+        "chathistory_agent",
+        "chathistory_syncgap",
+        "chathistory_syncstate",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SET FOREIGN_KEY_CHECKS = 0")
+        for table in tables:
+            cursor.execute(f"TRUNCATE TABLE {table}")
+        cursor.execute("SET FOREIGN_KEY_CHECKS = 1")
+
+
+LIMIT = "limit: raw mysqlclient copy, same DDL"
+INCREMENTAL = "hub backfill, incremental path"
+MODE = "hub backfill, backfill mode"
+
+
+def backfill(results):
+    """Each hub copy into an empty hub, each followed by a limit copy (it takes the hub's ids).
+
+    The machine's load drifts: a hub copy is compared with the limit copy next to it, and
+    BENCH_ROUNDS (default 1) rounds alternate the order of the two hub paths; the best
+    round of each is shown. Returns the backfill mode's rate.
+    """
+    rounds = int(os.environ.get("BENCH_ROUNDS", "1"))
+    pairs: dict[str, list[tuple[Copy, Copy]]] = {INCREMENTAL: [], MODE: []}
+    for number in range(rounds):
+        for name in (INCREMENTAL, MODE) if number % 2 == 0 else (MODE, INCREMENTAL):
+            empty_hub()
+            hub = measured(lambda name=name: hub_backfill(name == MODE))
+            pairs[name].append((hub, measured(raw_copy)))
+    limits = [limit for runs in pairs.values() for _, limit in runs]
+    best_limit = min(limits, key=lambda c: c.seconds)
+    results.append((LIMIT, *_copy_figures(best_limit, f"best of {len(limits)}")))
+    for name, runs in pairs.items():
+        hub, limit = max(runs, key=lambda pair: pair[1].seconds / pair[0].seconds)
+        ratio = limit.seconds / hub.seconds
+        results.append((name, *_copy_figures(hub, f"{ratio:.2f}x the limit copy next to it")))
+    return ROWS / min(hub.seconds for hub, _ in pairs[MODE])
+
+
+def _copy_figures(copy: Copy, note: str) -> tuple[str, str]:
+    server = f"{copy.server_us:.1f}" if copy.server_us is not None else "n/a"
+    return (
+        f"{ROWS / copy.seconds:,.0f} rows/s",
+        f"{note}; {ROWS:,} rows in {copy.seconds:.1f} s; CPU us/row client "
+        f"{copy.client_us:.1f}, server {server}; {copy.memory}",
     )
-    return ROWS / took
 
 
 def baseline(results, rate, sample=3000):
@@ -322,11 +487,75 @@ def ingest_latency(results, subscriber, samples=200):
     )
 
 
+def query_plans(results, mac):
+    """EXPLAIN of each query that reads messages: the index it takes on the message table."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.db.models import Count, Max, Min
+
+    from chathistory.models import ChatMessage
+    from chathistory.selectors import device_get, message_queryset, session_queryset
+
+    device = device_get(mac=mac)
+    session = device.chatsession_set.order_by("id").first()
+    newest = ("-created_at", "-id")
+    moment = ChatMessage.objects.filter(device=device).latest("created_at").created_at
+    window = (moment - timedelta(seconds=30), moment + timedelta(seconds=30))
+    queries = {
+        "device history page": message_queryset(device=device).order_by(*newest)[:51],
+        "device page, ?session_id=": message_queryset(
+            device=device, session_id=session.session_id
+        ).order_by(*newest)[:51],
+        "session messages page": message_queryset(session=session).order_by(*newest)[:51],
+        "messages by session id": message_queryset(session_id=session.session_id).order_by(*newest)[
+            :51
+        ],
+        "device sessions + first words": session_queryset(device=device).order_by(
+            "-last_message_at", "-id"
+        ),
+        "newest messages, all devices": ChatMessage.objects.order_by(*newest)[:50],
+        "device statistics": ChatMessage.objects.filter(device=device)
+        .values_list("role")
+        .annotate(n=Count("id"), first=Min("created_at"), last=Max("created_at"))
+        .order_by(),
+        "export keyset page": message_queryset(device=device).order_by("created_at", "id")[:500],
+        "sync: unpaired reports": ChatMessage.objects.filter(
+            source_id__isnull=True,
+            origin="report",
+            created_at__gte=window[0],
+            created_at__lte=window[1],
+        ),
+        "ingest: synced twin": ChatMessage.objects.filter(
+            device=device,
+            match_key="0" * 64,
+            origin="sync",
+            report_key__isnull=True,
+            created_at__gte=window[0],
+            created_at__lte=window[1],
+        ),
+    }
+    for name, queryset in queries.items():
+        sql, params = queryset.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql, params)
+            columns = [c[0] for c in cursor.description]
+            plans = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        plan = next(p for p in plans if p["table"] in ("chathistory_chatmessage", "U0"))
+        results.append(
+            (
+                f"plan: {name}",
+                f"key {plan['key']}",
+                f"type {plan['type']}, rows {plan['rows']}, extra: {plan['Extra']}",
+            )
+        )
+
+
 def rest_latency(results, requests=200):
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    user = get_user_model().objects.create_user("bench", is_staff=True)
+    user = get_user_model().objects.create_user("bench", is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(user)
     mac = "aa:bb:cc:00:01:f4"
@@ -341,24 +570,7 @@ def rest_latency(results, requests=200):
         times.append((time.monotonic() - started) * 1000)
         assert response.status_code == 200
     count = first.json()["statistics"]["messages"]
-    from django.db import connection
-
-    from chathistory.selectors import device_get, message_queryset
-
-    page = message_queryset(device=device_get(mac=mac)).order_by("-created_at", "-id")[:51]
-    sql, params = page.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + sql, params)
-        columns = [c[0] for c in cursor.description]
-        plans = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    plan = next(p for p in plans if p["table"] == "chathistory_chatmessage")
-    results.append(
-        (
-            "history page query plan (EXPLAIN)",
-            f"key {plan['key']}",
-            f"type {plan['type']}, rows {plan['rows']}, extra: {plan['Extra']}",
-        )
-    )
+    query_plans(results, mac)
     results.append(
         (
             "REST device history page (50 msgs)",
@@ -390,6 +602,8 @@ def main():
             )
         )
         rate = backfill(results)
+        if "--only" in sys.argv and sys.argv[-1] == "backfill":
+            return report(results, started)
         baseline(results, rate)
         idle_tick(results)
         subscriber = Subscriber()
@@ -404,6 +618,10 @@ def main():
 
         connections.close_all()
         drop_databases()
+    report(results, started)
+
+
+def report(results, started):
     width = max(len(r[0]) for r in results)
     print(
         f"\nchat_sync benchmark ({os.cpu_count()} cores, total {time.monotonic() - started:.0f} s)"

@@ -13,9 +13,14 @@ what the hub adds. Measured:
 
 - tool-call round trip (`echo`): calls alternate hub / pipe; p50, p95 and the
   hub's added latency (median of the pairwise differences);
-- throughput with 50 calls in flight on one endpoint, hub vs pipe, and the
-  CPU per call of each process on the way (`--profile` writes a cProfile of
-  the hub child and prints where its time goes);
+- throughput with 50 calls in flight on one endpoint, side by side in
+  interleaved rounds: the pipe; the hub with every call through the SDK
+  session (`--sdk-calls`, how calls went before the lean path); the hub
+  with lean calls (raw JSON-RPC lines, endpoints/upstreams/lines.py); and
+  the hub with lean calls over 2 stdio replicas. Ratios to the pipe over all
+  calls and as the median of paired rounds, and the CPU per call of each
+  process on the way (`--profile` writes a CPU-time cProfile of the lean hub
+  child and prints where its time goes);
 - aggregation: from `apply()` of 20 stdio servers with 50 tools each until
   `list_tools()` returns all 1,000, and one warm `list_tools()`;
 - failover between two stdio replicas, measured on the manager in this
@@ -54,6 +59,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.pool import print_table, verdict
 from endpoints.pool import BuiltinToolRegistry, EndpointConfig, EndpointPool
+from endpoints.pool.config import PeerLimits
 from endpoints.pool.protocol import encode
 from endpoints.upstreams.config import ReplicaConfig, ServerConfig
 from endpoints.upstreams.manager import UpstreamManager
@@ -64,9 +70,11 @@ REPO = Path(__file__).resolve().parent.parent
 SERVER_MODULE = "tests.endpoints.upstream_servers"
 SERVER = "bench"  # the upstream's name in the hub: tools are exposed as bench__<tool>
 LATENCY_CALLS = 1000
-THROUGHPUT_CALLS = 2500  # per round
+THROUGHPUT_CALLS = 1250  # per round
 IN_FLIGHT = 50
-THROUGHPUT_ROUNDS = 4  # hub, pipe, hub, pipe, ...: drift on the machine hits both alike
+# pipe, sdk, hub, replicas, pipe, ...: drift on the machine hits all alike, and each
+# round's ratio to the pipe round just before it is one paired sample.
+THROUGHPUT_ROUNDS = 8
 AGGREGATE_SERVERS = 20
 AGGREGATE_TOOLS = 50
 FAILOVER_CALLS = 300
@@ -216,29 +224,39 @@ class Broker:
         await ws.wait_closed()
 
 
+# How each kind of child dials in: the pipe, and the hub in three set-ups.
+KINDS = {
+    "pipe": ("--serve-pipe",),
+    "hub": ("--serve-hub",),  # lean tool calls (the default)
+    "sdk": ("--serve-hub", "--sdk-calls"),  # every call through the SDK session (before)
+    "replicas": ("--serve-hub", "--replicas", "2"),  # lean, 2 stdio replicas
+}
+TOOLS = {kind: "echo" if kind == "pipe" else f"{SERVER}__echo" for kind in KINDS}
+
+
 @contextlib.asynccontextmanager
-async def both_paths(*, profile: str | None = None):
-    """(hub link, pipe link, {"hub": (pid, [server pids]), "pipe": ...}) once both are up."""
+async def paths(*kinds: str, profile: str | None = None):
+    """({kind: link}, {kind: (pid, [server pids])}) once every child has dialled in."""
     broker = Broker()
     async with serve(broker, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
         port = server.sockets[0].getsockname()[1]
-        hub_args = ["--serve-hub", broker.url(port, "hub")]
-        if profile:
-            hub_args += ["--profile-to", profile]
-        async with (
-            child(*hub_args) as hub,
-            child("--serve-pipe", broker.url(port, "pipe")) as pipe,
-        ):
-            via_hub = await asyncio.wait_for(broker.links["hub"], 60)
-            via_pipe = await asyncio.wait_for(broker.links["pipe"], 60)
-            yield via_hub, via_pipe, {"hub": family(hub.pid), "pipe": family(pipe.pid)}
+        async with contextlib.AsyncExitStack() as stack:
+            children = {}
+            for kind in kinds:
+                args = [*KINDS[kind][:1], broker.url(port, kind), *KINDS[kind][1:]]
+                if profile and kind == "hub":
+                    args += ["--profile-to", profile]
+                children[kind] = await stack.enter_async_context(child(*args))
+            links = {kind: await asyncio.wait_for(broker.links[kind], 60) for kind in kinds}
+            yield links, {kind: family(process.pid) for kind, process in children.items()}
 
 
 # -- measurements ----------------------------------------------------------------------
 
 
 async def bench_latency(rows: list, profile: str | None) -> None:
-    async with both_paths() as (via_hub, via_pipe, _procs):
+    async with paths("hub", "pipe") as (links, _procs):
+        via_hub, via_pipe = links["hub"], links["pipe"]
         for _ in range(50):  # warm-up: imports, first-call costs, caches
             await via_hub.call(f"{SERVER}__echo")
             await via_pipe.call("echo")
@@ -292,20 +310,19 @@ async def blast(link: PeerLink, tool: str, total: int, in_flight: int) -> float:
 
 
 async def bench_throughput(rows: list, profile: str | None) -> None:
-    elapsed = {"hub": 0.0, "pipe": 0.0}
-    rounds: dict[str, list[float]] = {"hub": [], "pipe": []}  # calls/s of each round
-    # [the xiaozhi side (this process), hub or pipe process, its stdio server]
-    cpu = {"hub": [0.0, 0.0, 0.0], "pipe": [0.0, 0.0, 0.0]}
-    tools = {"hub": f"{SERVER}__echo", "pipe": "echo"}
-    async with both_paths(profile=profile) as (via_hub, via_pipe, procs):
-        links = {"hub": via_hub, "pipe": via_pipe}
+    kinds = ("pipe", "sdk", "hub", "replicas")
+    elapsed = dict.fromkeys(kinds, 0.0)
+    rounds: dict[str, list[float]] = {kind: [] for kind in kinds}  # calls/s of each round
+    # [the xiaozhi side (this process), hub or pipe process, its stdio server(s)]
+    cpu = {kind: [0.0, 0.0, 0.0] for kind in kinds}
+    async with paths(*kinds, profile=profile) as (links, procs):
         for kind, link in links.items():  # warm-up
-            await blast(link, tools[kind], 500, IN_FLIGHT)
+            await blast(link, TOOLS[kind], 500, IN_FLIGHT)
         for _ in range(THROUGHPUT_ROUNDS):
             for kind, link in links.items():
                 own, servers = procs[kind]
                 before = (time.process_time(), cpu_seconds([own]), cpu_seconds(servers))
-                seconds = await blast(link, tools[kind], THROUGHPUT_CALLS, IN_FLIGHT)
+                seconds = await blast(link, TOOLS[kind], THROUGHPUT_CALLS, IN_FLIGHT)
                 elapsed[kind] += seconds
                 rounds[kind].append(THROUGHPUT_CALLS / seconds)
                 after = (time.process_time(), cpu_seconds([own]), cpu_seconds(servers))
@@ -314,32 +331,41 @@ async def bench_throughput(rows: list, profile: str | None) -> None:
     calls = THROUGHPUT_CALLS * THROUGHPUT_ROUNDS
     rate = {kind: calls / seconds for kind, seconds in elapsed.items()}
     label = f"{THROUGHPUT_ROUNDS} x {THROUGHPUT_CALLS} calls, {IN_FLIGHT} in flight"
-    for kind, path in (("pipe", "direct pipe"), ("hub", "through the hub")):
+    names = {
+        "pipe": "direct pipe",
+        "sdk": "hub, calls through the SDK session (before)",
+        "hub": "hub, lean calls (after)",
+        "replicas": "hub, lean calls, 2 stdio replicas",
+    }
+    targets = {"sdk": ("", None), "hub": (">= 1.00x", 1.0), "replicas": (">= 1.30x", 1.3)}
+    rows.append((f"throughput ({label}, rounds interleaved):", "", "", ""))
+    for kind in kinds:
         spread = f"{min(rounds[kind]):.0f}-{max(rounds[kind]):.0f}"
+        rows.append((f"  {names[kind]}", f"{rate[kind]:.0f} calls/s (rounds {spread})", "", ""))
+    for kind, (target, floor) in targets.items():
+        ratio = rate[kind] / rate["pipe"]
+        paired = statistics.median(x / p for x, p in zip(rounds[kind], rounds["pipe"], strict=True))
         rows.append(
             (
-                f"throughput, {path} ({label})",
-                f"{rate[kind]:.0f} calls/s (rounds {spread})",
-                "",
-                "",
+                f"    {names[kind]} / pipe (all calls; median of paired rounds)",
+                f"{ratio:.2f}x; {paired:.2f}x",
+                target,
+                "" if floor is None else verdict(ratio >= floor),
             )
         )
-    ratio = rate["hub"] / rate["pipe"]
-    rows.append(("  hub / pipe", f"{ratio:.2f}x", ">= 1.00x", verdict(ratio >= 1.0)))
+    rows.append(("    lean / SDK calls", f"{rate['hub'] / rate['sdk']:.2f}x", "", ""))
     cores = psutil.cpu_count()
-    for kind in ("pipe", "hub"):
+    for kind in kinds:
         peer, own, server = (seconds / calls * 1000 for seconds in cpu[kind])
         busy = sum(cpu[kind]) / elapsed[kind] / cores * 100
         rows.append(
             (
-                f"  CPU per call via the {kind}: xiaozhi side / {kind} / stdio server",
+                f"  CPU per call, {kind}: xiaozhi side / {'pipe' if kind == 'pipe' else 'hub'}"
+                " / stdio server(s)",
                 f"{peer:.3f} / {own:.3f} / {server:.3f} ms",
                 "",
-                "",
+                f"busy {busy:.0f} % of {cores}",
             )
-        )
-        rows.append(
-            (f"  machine busy during the {kind} rounds", f"{busy:.0f} % of {cores} cores", "", "")
         )
 
 
@@ -539,16 +565,22 @@ async def bench_failover(rows: list, profile: str | None) -> None:
 # -- child roles -------------------------------------------------------------------------
 
 
-async def serve_hub(url: str) -> None:
+async def serve_hub(url: str, *, lean: bool = True, replicas: int = 1) -> None:
     pool: EndpointPool | None = None
 
     async def tools_changed() -> None:
         if pool is not None:
             await pool.notify_tools_changed()
 
-    manager = UpstreamManager(builtin=BuiltinToolRegistry(), on_tools_changed=tools_changed)
-    pool = EndpointPool(registry=manager)
-    await manager.apply([stdio_server(1, SERVER)])
+    manager = UpstreamManager(
+        builtin=BuiltinToolRegistry(),
+        on_tools_changed=tools_changed,
+        replica_options={"lean": lean},
+    )
+    # The bench keeps IN_FLIGHT calls outstanding on one connection: allow them.
+    pool = EndpointPool(registry=manager, peer_limits=PeerLimits(max_inflight=IN_FLIGHT * 2))
+    await manager.apply([stdio_server(1, SERVER, replicas=replicas)])
+    await ready_replicas(manager, replicas, 60)
     await wait_for_tools(manager, 3, 60)  # the builtins and the upstream's tools
     await pool.apply([EndpointConfig(id=1, name="bench", url=url)])
     await stopped()
@@ -601,7 +633,9 @@ def run_profiled(coroutine, path: str | None) -> None:
     if not path:
         asyncio.run(coroutine)
         return
-    profiler = cProfile.Profile()
+    # CPU time, not wall time: on a busy machine a syscall that gets preempted would
+    # otherwise look expensive.
+    profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     try:
         asyncio.run(coroutine)
@@ -649,6 +683,8 @@ def main() -> None:
     parser.add_argument("--serve-hub", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--serve-pipe", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--sdk-calls", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--replicas", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--only", choices=STEPS, help="run one measurement")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the hub during the throughput part"
@@ -657,7 +693,8 @@ def main() -> None:
     # Kills and restarts are provoked on purpose; their warnings are noise here.
     logging.getLogger("endpoints").setLevel(logging.ERROR)
     if args.serve_hub:
-        run_profiled(serve_hub(args.serve_hub), args.profile_to)
+        hub = serve_hub(args.serve_hub, lean=not args.sdk_calls, replicas=args.replicas)
+        run_profiled(hub, args.profile_to)
     elif args.serve_pipe:
         asyncio.run(serve_pipe(args.serve_pipe))
     else:

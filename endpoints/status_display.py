@@ -44,6 +44,10 @@ STATE_RUN_LABELS = {
     "failed": gettext_lazy("failed"),
     "disabled": gettext_lazy("disabled"),
 }
+PROFILE_LABELS = {
+    "broker": gettext_lazy("Broker (xiaozhi.me)"),
+    "relay": gettext_lazy("Self-hosted relay"),
+}
 
 
 def state_label(state: str | None) -> str:
@@ -56,6 +60,14 @@ def state_run_label(state: str | None) -> str:
 
 def error_class_label(error_class: str | None) -> str:
     return str(ERROR_CLASS_LABELS.get(error_class or "", error_class or MISSING))
+
+
+def profile_label(profile: str | None, configured: str | None = None) -> str:
+    """The peer profile in words; "(detected from the URL)" when configured as auto."""
+    label = str(PROFILE_LABELS.get(profile or "", profile or MISSING))
+    if configured == "auto":
+        return _("%(profile)s (detected from the URL)") % {"profile": label}
+    return label
 
 
 def yes_no(value: bool | None) -> str:
@@ -128,8 +140,11 @@ def duration(seconds: float) -> str:
 
 
 def summary(status: dict, *, updated_at: datetime | None, now: datetime | None = None) -> str:
-    """One line: "Connected · health 92/100 · RTT 43 ms · updated 2 minutes ago"."""
+    """One line: "Connected · health 92/100 · RTT 43 ms · updated 2 minutes ago"
+    (a relay no robot has initialized yet: "Connected · waiting for a device · ...")."""
     parts = [state_label(status["state"])]
+    if status.get("waitingForDevice"):
+        parts.append(_("waiting for a device"))
     if status["connected"]:
         parts.append(_("health %(score)s") % {"score": score(status["healthScore"])})
         parts.append(_("RTT %(rtt)s") % {"rtt": milliseconds(status["rttMs"])})
@@ -160,9 +175,14 @@ def status_rows(status: dict, *, updated_at: datetime | None, now: datetime) -> 
     False for a yes/no value (the page shows the admin's icon), else None."""
     ok, total = status["successfulRequests"], status["totalRequests"]
     connected = status["connected"]
+    initialized = yes_no(status["initialized"])
+    if status.get("waitingForDevice"):
+        # A relay forwards initialize only when a device talks: not an error.
+        initialized = _("not yet: waiting for a device")
     rows = [
+        (_("Peer profile"), profile_label(status.get("peerProfile")), None),
         (_("Connected"), yes_no(connected), connected),
-        (_("MCP initialized"), yes_no(status["initialized"]), status["initialized"]),
+        (_("MCP initialized"), initialized, status["initialized"]),
         (_("Health score"), score(status["healthScore"]) if connected else MISSING, None),
         (_("RTT"), milliseconds(status["rttMs"]), None),
         (_("RTT p95"), milliseconds(status["rttP95Ms"]), None),

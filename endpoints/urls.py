@@ -1,5 +1,6 @@
 from django.urls import path
 
+from endpoints.api import custom_tool as custom_api
 from endpoints.api import endpoint as endpoint_api
 from endpoints.api import history as history_api
 from endpoints.api import mcp_server as mcp_api
@@ -49,4 +50,16 @@ urlpatterns = [
     path("api/tools/call", mcp_api.ToolCallView.as_view(), name="tool-call"),
     path("api/tools/calls", mcp_api.ToolCallLogView.as_view(), name="tool-call-log"),
     path("api/tools/<int:tool_id>", mcp_api.ToolDetailView.as_view(), name="tool-detail"),
+    path("api/custom-tools", custom_api.CustomToolListView.as_view(), name="custom-tool-list"),
+    path(
+        "api/custom-tools/<int:custom_tool_id>",
+        custom_api.CustomToolDetailView.as_view(),
+        name="custom-tool-detail",
+    ),
+    path("api/platforms", custom_api.PlatformListView.as_view(), name="platform-list"),
+    path(
+        "api/platforms/<int:platform_id>",
+        custom_api.PlatformDetailView.as_view(),
+        name="platform-detail",
+    ),
 ]

@@ -205,6 +205,12 @@ def listens(process: subprocess.Popen, port: int) -> bool:
 ADDRESS_IN_USE = ("address already in use", "port in use")  # Twisted/daphne, runhub
 
 
+def celery_worker(name: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A real `celery -A xiaozhi_hub worker` named `name`, one task at a time."""
+    command = [bin_path("celery"), "-A", "xiaozhi_hub", "worker", "--loglevel", "info"]
+    return start([*command, "--concurrency", "1", "-n", f"{name}@%h"], env, log)
+
+
 def start_listening(
     args: Callable[[int], list[str]],
     env: dict[str, str],

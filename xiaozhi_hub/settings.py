@@ -190,6 +190,10 @@ HUB_POOL_ENABLED = env_bool("HUB_POOL_ENABLED", True)
 # Seconds a worker's claim on an endpoint lasts unless renewed (every TTL/3);
 # a dead worker's endpoints are taken over after at most TTL + TTL/3.
 HUB_POOL_LEASE_TTL = env_int("HUB_POOL_LEASE_TTL", 15, minimum=2)
+# Seconds a starting pool worker waits until no other worker has registered for
+# that long, before its first claim, so workers started together share at once
+# instead of one claiming everything and giving it back; 0: no wait.
+HUB_POOL_SETTLE = env_int("HUB_POOL_SETTLE", 5, minimum=0)
 # Seconds between the workers' comparisons of the database with what they run
 # (catches edits whose control message was missed).
 HUB_POOL_RECONCILE_INTERVAL = env_int("HUB_POOL_RECONCILE_INTERVAL", 2, minimum=1)
@@ -207,6 +211,12 @@ HUB_BUILTIN_TOOLS = env_bool("HUB_BUILTIN_TOOLS", False)
 HUB_ENDPOINT_MAX_INFLIGHT = env_int("HUB_ENDPOINT_MAX_INFLIGHT", 32, minimum=1)
 HUB_ENDPOINT_SEND_QUEUE_BYTES = env_int("HUB_ENDPOINT_SEND_QUEUE_BYTES", 1 << 20, minimum=1024)
 HUB_ENDPOINT_SEND_TIMEOUT = env_int("HUB_ENDPOINT_SEND_TIMEOUT", 30, minimum=1)
+# Peer profiles (endpoints/pool/config.py PeerProfile). A broker (xiaozhi.me) must send
+# `initialize` within this many seconds of connecting (0 = the endpoint's connection
+# timeout), and is pinged with MCP `ping` (false: with WebSocket ping frames). A
+# self-hosted relay (mcp-endpoint-server) has no deadline and always gets WebSocket pings.
+HUB_BROKER_INITIALIZE_TIMEOUT = env_int("HUB_BROKER_INITIALIZE_TIMEOUT", 0, minimum=0)
+HUB_BROKER_MCP_PING = env_bool("HUB_BROKER_MCP_PING", True)
 # Status-change events kept per endpoint (the health history).
 HUB_POOL_EVENTS_KEPT = env_int("HUB_POOL_EVENTS_KEPT", 200, minimum=1)
 # The tool-call log (endpoints.ToolCall): rows older than this many days, and the
@@ -367,6 +377,9 @@ SPECTACULAR_SETTINGS = {
     # The pool's and the MCP servers' load-balance strategies are one choice set.
     "ENUM_NAME_OVERRIDES": {
         "LoadBalanceStrategyEnum": "endpoints.pool.config.LOAD_BALANCE_STRATEGIES",
+        # An endpoint's peer profile as configured (auto too), and as resolved.
+        "PeerProfileEnum": "endpoints.pool.config.PEER_PROFILES",
+        "ResolvedPeerProfileEnum": "endpoints.pool.config.RESOLVED_PEER_PROFILES",
         # A history bucket's state (up, down, partial, none): one set for every history.
         "BucketStateEnum": "xiaozhi_hub.history.BUCKET_STATES",
     },

@@ -112,7 +112,7 @@ class Esp32Source:
     def _rows(self, sql: str, params: list) -> list[SourceRow]:
         with connections[self.alias].cursor() as cursor:
             cursor.execute(sql, params)
-            return [SourceRow(*row) for row in cursor.fetchall()]
+            return list(map(SourceRow._make, cursor.fetchall()))
 
     def _scalar(self, sql: str, params: list | None = None) -> Any:
         with connections[self.alias].cursor() as cursor:

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 Rejected = tuple[SourceRow, str]
 
 
-@dataclass
+@dataclass(slots=True)  # one per source row: no per-instance dict for the collector to walk
 class Converted:
     row: SourceRow
     parsed: ParsedContent
@@ -27,10 +27,14 @@ class Converted:
 
 def convert(source: Esp32Source, rows: list[SourceRow]) -> tuple[list[Converted], list[Rejected]]:
     good, bad = [], []
+    keys: dict[str | None, str | None] = {}  # a batch names few devices, each many times
     for original in rows:
         try:
             # From here on a row names its device by the hub's key (chathistory/devices.py).
-            row = original._replace(mac=optional_device_key(original.mac))
+            mac = original.mac
+            if mac not in keys:
+                keys[mac] = optional_device_key(mac)
+            row = original if keys[mac] == mac else original._replace(mac=keys[mac])
             raw = as_text(row.content)
             parsed = parse_content(row.chat_type, raw)
             created = source.aware(row.created_at)

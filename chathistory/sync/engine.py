@@ -22,7 +22,8 @@ from ..sources.esp32 import Esp32Source, SourceRow, source_configured
 from . import runs
 from .convert import Converted, Rejected, convert, record_rejected
 from .gaps import forget_gaps, open_gaps, record_gaps, shrink_gaps
-from .messages import write_messages
+from .heap import collect_young, collector_paused
+from .messages import copied_after, write_messages
 from .metadata import refresh_metadata, refresh_titles
 from .read_ahead import ReadAhead
 from .references import References
@@ -40,8 +41,13 @@ def run_sync(
     device: str | None = None,
     session_id: str | None = None,
     on_batch: Callable[[SyncProgressPayload], None] | None = None,
+    backfill_mode: bool = True,
 ) -> SyncResult:
-    """One sync run of the esp32 source; never raises (the result says what happened)."""
+    """One sync run of the esp32 source; never raises (the result says what happened).
+
+    `backfill_mode` lets the copy skip, batch by batch, the look-up of rows already in
+    the hub when none is ahead of the cursor (_Syncer.copy_new); False: always look.
+    """
     source = Esp32Source()
     started = time.monotonic()
     if not source_configured():
@@ -49,7 +55,7 @@ def run_sync(
     run = runs.start(source.name, trigger=trigger, full=full)
     if run is None:
         return runs.skipped(source.name, trigger=trigger, started=started)
-    syncer = _Syncer(source, run, on_batch)
+    syncer = _Syncer(source, run, on_batch, backfill_mode=backfill_mode)
     result = syncer.result
     try:
         if full or since is not None:
@@ -87,8 +93,10 @@ class _Syncer:
     `result.cursor` moves only once a batch has committed.
     """
 
-    def __init__(self, source: Esp32Source, run: ClaimedRun, on_batch):
+    def __init__(self, source: Esp32Source, run: ClaimedRun, on_batch, *, backfill_mode: bool):
         self.source, self.run, self.on_batch = source, run, on_batch
+        self.backfill_mode = backfill_mode
+        self.all_fresh = False  # while True, no row this run copies is in the hub yet
         self.refs = References()
         self.result = SyncResult(
             status=RunStatus.SUCCESS, run_id=run.record.pk, cursor=run.state.cursor
@@ -112,16 +120,30 @@ class _Syncer:
             self._commit(self._converted(rows), advance=False, rechecked=chunk)
 
     def copy_new(self, batch_size: int) -> None:
-        """Batches of `id > cursor`; the next one is read while this one is written."""
-        with ReadAhead(self._read_after, self.source.alias) as ahead:
+        """Batches of `id > cursor`; the next one is read while this one is written.
+
+        Backfill mode: if the hub holds no row of the source above the cursor (a first
+        backfill, and every tick after a clean one; not a rewind over copied rows), none
+        of the batches can already be there: the cursor only moves with a batch's commit,
+        one run at a time holds the source, and only the sync gives messages source ids.
+        The per-batch look-up of copied rows is skipped.
+        """
+        with collector_paused(), ReadAhead(self._read_after, self.source.alias) as ahead:
             batch = self._read_after(self.result.cursor, batch_size)
-            while batch.rows:
-                if len(batch.rows) == batch_size:
-                    ahead.start(batch.rows[-1].id, batch_size)
-                self._commit(batch, advance=True)
-                if len(batch.rows) < batch_size:
-                    return
-                batch = ahead.result()
+            if batch.rows and self.backfill_mode:
+                self.all_fresh = not copied_after(self.source.name, self.result.cursor)
+            try:
+                while batch.rows:
+                    if len(batch.rows) == batch_size:
+                        ahead.start(batch.rows[-1].id, batch_size)
+                    self._commit(batch, advance=True)
+                    if len(batch.rows) < batch_size:
+                        return
+                    del batch  # its objects are garbage before the collection, not after
+                    collect_young()
+                    batch = ahead.result()
+            finally:
+                self.all_fresh = False
 
     def refresh_rows(self, *, device: str | None, session_id: str | None, batch_size: int):
         """Re-read one device's or session's rows already copied (picks up edits)."""
@@ -173,7 +195,9 @@ class _Syncer:
 
     def _write(self, batch: _Batch, cursor: int, *, advance: bool, rechecked) -> None:
         name = self.source.name
-        written = write_messages(batch.converted, self.refs, name)
+        written = write_messages(
+            batch.converted, self.refs, name, all_fresh=self.all_fresh and advance
+        )
         rejected = batch.rejected + written.rejected
         if rejected:
             record_rejected(name, self.run.record.pk, rejected)

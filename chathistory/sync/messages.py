@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils import timezone
 from .. import counters, events
 from ..bulk import Json, upsert
 from ..events import ChatMessagePayload
-from ..models import ChatMessage
+from ..models import ChatMessage, Role
 from .convert import Converted, Rejected
 from .linking import link_reports
 from .references import References
@@ -54,11 +55,15 @@ class Written(NamedTuple):
     rejected: list[Rejected]  # rows the hub's database refused
 
 
-def write_messages(items: list[Converted], refs: References, source: str) -> Written:
+def write_messages(
+    items: list[Converted], refs: References, source: str, *, all_fresh: bool = False
+) -> Written:
+    """Write `items`; `all_fresh`: the caller knows none of them is in the hub yet
+    (backfill mode, engine.py), so the look-up of those already copied is skipped."""
     if not items:
         return Written(0, [], [])
     refs.ensure(items)
-    existing = _existing(source, {i.row.id for i in items})
+    existing = set() if all_fresh else _existing(source, {i.row.id for i in items})
     fresh = [i for i in items if i.row.id not in existing]
     linked = link_reports(fresh, refs, source)
     rejected = _upsert([i for i in items if i.row.id not in linked], refs, source)
@@ -69,6 +74,11 @@ def write_messages(items: list[Converted], refs: References, source: str) -> Wri
     # New and report-linked messages are announced; re-read ones were already.
     announced = [i for i in fresh if i.row.id not in rejected_ids]
     return Written(len(items) - len(rejected), _payloads(announced, refs, source), rejected)
+
+
+def copied_after(source: str, cursor: int) -> bool:
+    """Whether the hub holds a row of `source` above `cursor` (one probe of its unique key)."""
+    return ChatMessage.objects.filter(source=source, source_id__gt=cursor).exists()
 
 
 def _existing(source: str, ids: set[int]) -> set[int]:
@@ -85,55 +95,63 @@ def _existing(source: str, ids: set[int]) -> set[int]:
 def _upsert(items: list[Converted], refs: References, source: str) -> list[Rejected]:
     """Bulk upsert; if one row breaks the bulk statement, find it and skip only it."""
     now = timezone.now()
-    rows = [_message_row(i, refs, source, now) for i in items]
     try:
         with transaction.atomic():
-            _bulk_upsert(rows)
+            _bulk_upsert(_message_rows(items, refs, source, now))
         return []
     except (DataError, IntegrityError):
         pass
     rejected = []
-    for item, row in zip(items, rows, strict=True):
+    for item in items:
         try:
             with transaction.atomic():
-                _bulk_upsert([row])
+                _bulk_upsert(_message_rows([item], refs, source, now))
         except (DataError, IntegrityError) as exc:
             rejected.append((item.row, f"hub database refused the row: {exc}"))
     return rejected
 
 
-def _bulk_upsert(rows: list[MessageRow]) -> None:
+def _bulk_upsert(rows: Iterator[MessageRow]) -> None:
     updates = [f"{column} = NEW({column})" for column in UPDATED_ON_REREAD]
     table = ChatMessage._meta.db_table
     upsert(table, MessageRow._fields, rows, key=["source", "source_id"], updates=updates)
 
 
-def _message_row(item: Converted, refs: References, source: str, now: datetime) -> MessageRow:
-    row, parsed = item.row, item.parsed
-    device_id, agent_id = refs.owner_ids(item)
-    return MessageRow(
-        source=source,
-        source_id=row.id,
-        match_key=item.key,
-        origin=ChatMessage.Origin.SYNC.value,
-        device_id=device_id,
-        session_id=refs.session_pk(item),
-        agent_id=agent_id,
-        chat_type=int(row.chat_type),
-        role=str(parsed.role),
-        content=parsed.content,
-        speaker=parsed.speaker,
-        tool_name=parsed.tool_name,
-        tool_arguments=_json_or_null(parsed.tool_arguments),
-        audio_id=row.audio_id,
-        created_at=item.created_at,
-        stored_at=now,
-    )
+# The plain strings of the choices (a TextChoices member would take the literal's slow path).
+_ROLE_TEXT = {role: role.value for role in Role}
+_SYNC = ChatMessage.Origin.SYNC.value
 
 
-def _json_or_null(value: Any) -> Json | None:
-    # NULL, not the JSON literal null, when a tool row has no arguments.
-    return None if value is None else Json(value)
+def _message_rows(
+    items: list[Converted], refs: References, source: str, now: datetime
+) -> Iterator[MessageRow]:
+    """The rows, built as the upsert renders them (it overlaps them with the server's work).
+
+    The per-row hot path of a backfill: plain lookups in the run's caches, no method calls.
+    """
+    devices, agents, sessions = refs.devices, refs.agents, refs.sessions
+    for item in items:
+        row, parsed = item.row, item.parsed
+        arguments = parsed.tool_arguments
+        yield MessageRow(
+            source,
+            row.id,
+            item.key,
+            _SYNC,
+            devices.get(row.mac),
+            sessions.get((row.mac, row.session_id)) if row.session_id else None,
+            agents.get(row.agent_id),
+            int(row.chat_type),
+            _ROLE_TEXT[parsed.role],
+            parsed.content,
+            parsed.speaker,
+            parsed.tool_name,
+            # NULL, not the JSON literal null, when a tool row has no arguments.
+            None if arguments is None else Json(arguments),
+            row.audio_id,
+            item.created_at,
+            now,
+        )
 
 
 def _payloads(

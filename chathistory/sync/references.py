@@ -38,7 +38,8 @@ class References:
         Lock order (shared with the report ingest, docs/chat-history.md): every device row
         of the batch is locked before any agent or session row is written.
         """
-        macs = {i.row.mac for i in items if i.row.mac} - self.devices.keys()
+        named = {i.row.mac for i in items if i.row.mac}
+        macs = named - self.devices.keys()
         if macs:
             columns = ["mac", "alias", "board", "firmware", "last_message", "message_count"]
             rows = [(mac, "", "", "", "", 0) for mac in sorted(macs)]
@@ -47,7 +48,7 @@ class References:
             for mac in macs - self.devices.keys():
                 # The database's collation found another spelling (case, accents): that device.
                 self.devices[mac] = Device.objects.values_list("id", flat=True).get(mac=mac)
-        self.lock_devices({i.row.mac for i in items if i.row.mac})
+        self.lock_devices(named)
         agents = {i.row.agent_id for i in items if i.row.agent_id} - self.agents.keys()
         if agents:
             now = timezone.now()
@@ -56,10 +57,11 @@ class References:
             found = Agent.objects.filter(agent_id__in=agents)
             self.agents.update(found.values_list("agent_id", "id"))
         owners: dict[SessionKey, Converted] = {}  # a new session's first message: its agent
-        for item in items:
-            key = self.session_key(item)
-            if key is not None and key not in self.sessions:
-                owners.setdefault(key, item)
+        known = self.sessions
+        for item in items:  # per row: session_key() inlined
+            sid = item.row.session_id
+            if sid and (item.row.mac, sid) not in known:
+                owners.setdefault((item.row.mac, sid), item)
         if owners:
             self._ensure_sessions(owners)
 
@@ -113,22 +115,30 @@ class References:
 
     def session_deltas(self, items: list[Converted]) -> dict[counters.SessionRef, counters.Delta]:
         deltas: dict[counters.SessionRef, counters.Delta] = {}
-        for item in items:
-            pk = self.session_pk(item)
+        sessions = self.sessions
+        for item in items:  # per row: session_pk() inlined
+            sid = item.row.session_id
+            pk = sessions.get((item.row.mac, sid)) if sid else None
             if pk is not None:
-                ref = (pk, item.row.session_id)
-                if ref not in deltas:
+                delta = deltas.get((pk, sid))
+                if delta is None:
                     device_id, agent_id = self.owner_ids(item)
-                    deltas[ref] = counters.Delta(device_id=device_id, agent_id=agent_id)
-                deltas[ref].add(item.created_at, "")
+                    delta = deltas[(pk, sid)] = counters.Delta(
+                        device_id=device_id, agent_id=agent_id
+                    )
+                delta.add(item.created_at, "")
         return deltas
 
     def device_deltas(self, items: list[Converted]) -> dict[counters.DeviceRef, counters.Delta]:
         deltas: dict[counters.DeviceRef, counters.Delta] = {}
+        devices = self.devices
         for item in items:
-            if item.row.mac:
-                ref = (self.devices[item.row.mac], item.row.mac)
-                deltas.setdefault(ref, counters.Delta()).add(item.created_at, item.parsed.content)
+            mac = item.row.mac
+            if mac:
+                delta = deltas.get((devices[mac], mac))
+                if delta is None:
+                    delta = deltas[(devices[mac], mac)] = counters.Delta()
+                delta.add(item.created_at, item.parsed.content)
         for delta in deltas.values():  # only the latest text of a device is kept
             delta.last_text = preview(delta.last_text)
         return deltas

@@ -53,11 +53,22 @@ class EndpointForm(SecretUrlForm):
         )
     )
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Left out of a form post (a script, an older form): keep the profile as it is.
+        # (Absent from a view-only page's form.)
+        if "peer_profile" in self.fields:
+            self.fields["peer_profile"].required = False
+
+    def clean_peer_profile(self) -> str:
+        return self.cleaned_data.get("peer_profile") or self.instance.peer_profile or "auto"
+
     class Meta:
         model = Endpoint
         fields = (
             "name",
             "url",
+            "peer_profile",
             "enabled",
             "health_check_enabled",
             "reconnect_on_tools_change",
@@ -72,6 +83,7 @@ class EndpointAdmin(SecretFieldsMixin, DeleteThroughServiceMixin, admin.ModelAdm
     list_display = (
         "name",
         "enabled",
+        "profile",
         "state",
         "health_score",
         "rtt",
@@ -80,13 +92,16 @@ class EndpointAdmin(SecretFieldsMixin, DeleteThroughServiceMixin, admin.ModelAdm
         "worker",
     )
     list_display_links = ("name",)
-    list_filter = ("enabled",)
+    list_filter = ("enabled", "peer_profile")
     search_fields = ("name",)
     list_select_related = ("live",)
     actions = ("reconnect_now", "check_health_now", "enable", "disable")
     readonly_fields = ("masked_url", "token_expiry", "live_status", "health_history")
     fieldsets = (
-        (None, {"fields": ("name", "url", "masked_url", "token_expiry", "enabled")}),
+        (
+            None,
+            {"fields": ("name", "url", "masked_url", "token_expiry", "peer_profile", "enabled")},
+        ),
         (
             gettext_lazy("Health checks"),
             {"fields": ("health_check_enabled", "reconnect_on_tools_change")},
@@ -108,6 +123,10 @@ class EndpointAdmin(SecretFieldsMixin, DeleteThroughServiceMixin, admin.ModelAdm
             cache = endpoint_status_of(obj, now=timezone.now())
             obj._status_cache = cache
         return cache
+
+    @admin.display(description=gettext_lazy("peer"), ordering="peer_profile")
+    def profile(self, obj: Endpoint) -> str:
+        return status_display.profile_label(obj.effective_peer_profile, obj.peer_profile)
 
     @admin.display(description=gettext_lazy("state"))
     def state(self, obj: Endpoint) -> str:

@@ -45,6 +45,7 @@ from xiaozhi_hub.pagination import HubCursorPagination, paginated_response
 _KEYS = {
     "health_check_enabled": "healthCheckEnabled",
     "reconnect_on_tools_change": "reconnectOnToolsChange",
+    "peer_profile": "peerProfile",
     **{spec.field: f"options.{spec.key}" for spec in CONNECTION_OPTIONS},
 }
 # PUT/PATCH /api/pool/options carries the options at the top level.
@@ -97,7 +98,9 @@ class EndpointListView(APIView):
         serializer.is_valid(raise_exception=True)
         fields = serializer.to_fields(full=False)
         options = {
-            f: v for f, v in fields.items() if f in BY_FIELD or f == "reconnect_on_tools_change"
+            f: v
+            for f, v in fields.items()
+            if f in BY_FIELD or f in ("reconnect_on_tools_change", "peer_profile")
         }
         try:
             endpoint = endpoint_create(

@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import serializers
 
 from endpoints.options import CONNECTION_OPTIONS, POOL_OPTIONS, OptionSpec
+from endpoints.pool.config import PEER_PROFILES, RESOLVED_PEER_PROFILES
 from endpoints.pool.status import ERROR_CLASSES, STATES
 from endpoints.serializers.endpoint import EndpointInputSerializer, ProbeSerializer
 
@@ -91,6 +92,13 @@ class EndpointStatus(serializers.Serializer):
     tokenExpiresAt = serializers.DateTimeField(allow_null=True)
     tokenExpired = serializers.BooleanField()
     toolCalls = serializers.IntegerField()
+    peerProfile = serializers.ChoiceField(
+        choices=RESOLVED_PEER_PROFILES, help_text="the peer profile in effect (auto resolved)"
+    )
+    waitingForDevice = serializers.BooleanField(
+        help_text="a relay that is connected but no device has initialized through it yet "
+        "(normal: a relay forwards initialize only when a device talks)"
+    )
     worker = serializers.CharField(allow_null=True, help_text="the pool worker holding it")
 
 
@@ -103,6 +111,11 @@ class Endpoint(serializers.Serializer):
     enabled = serializers.BooleanField()
     healthCheckEnabled = serializers.BooleanField()
     reconnectOnToolsChange = serializers.BooleanField()
+    peerProfile = serializers.ChoiceField(choices=PEER_PROFILES, help_text="as configured")
+    effectivePeerProfile = serializers.ChoiceField(
+        choices=RESOLVED_PEER_PROFILES,
+        help_text="the profile in effect (auto resolved from the URL)",
+    )
     options = EndpointOptions(help_text="the connection options this endpoint overrides")
     tokenExpiresAt = serializers.DateTimeField(allow_null=True)
     tokenExpiry = serializers.CharField(help_text='"no expiry", "expired", "expires in N days"')
@@ -190,15 +203,23 @@ class ProbedEndpoint(serializers.Serializer):
     name = serializers.CharField(allow_null=True)
 
 
+class ProbeAttempt(serializers.Serializer):
+    endpointId = serializers.IntegerField()
+    error = serializers.CharField(
+        help_text="why it did not answer; a connected self-hosted relay is listed as skipped "
+        "(it drops requests the hub originates)"
+    )
+
+
 class ProbeResult(serializers.Serializer):
-    """Which endpoint answered and how; or (503) `error` and `method` alone."""
+    """Which endpoint answered and how; or (503) `error`, `method` and the `attempts`."""
 
     method = serializers.CharField()
     endpoint = ProbedEndpoint(required=False)
     result = serializers.JSONField(required=False, allow_null=True)
     rpcError = serializers.JSONField(required=False, allow_null=True)
     rttMs = serializers.FloatField(required=False, allow_null=True)
-    attempts = serializers.IntegerField(required=False)
+    attempts = ProbeAttempt(many=True, required=False, help_text="the endpoints tried or skipped")
     worker = serializers.CharField(required=False, allow_null=True)
     error = serializers.CharField(required=False)
 

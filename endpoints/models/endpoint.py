@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -14,7 +15,13 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from endpoints.options import BY_FIELD, CONNECTION_OPTIONS, LOAD_BALANCE, OptionSpec
-from endpoints.pool.config import ConnectionOptions, EndpointConfig
+from endpoints.pool.config import (
+    ConnectionOptions,
+    EndpointConfig,
+    PeerProfile,
+    profile_for,
+    resolve_peer_profile,
+)
 from endpoints.pool.status import ERROR_CLASSES, STATES
 from endpoints.pool.tokens import token_expiry
 from xiaozhi_hub.encrypted_fields import EncryptedTextField, LookupDigestField
@@ -131,6 +138,23 @@ class Endpoint(models.Model):
         ),
     )
 
+    # How the peer behaves: a xiaozhi.me-style broker initializes on connect and
+    # answers MCP ping; a self-hosted relay (mcp-endpoint-server) initializes only
+    # when a device talks and routes nothing the hub originates.
+    peer_profile = models.CharField(
+        _("peer profile"),
+        max_length=16,
+        choices=[
+            ("auto", _("automatic (from the URL)")),
+            ("broker", _("broker (xiaozhi.me)")),
+            ("relay", _("self-hosted relay")),
+        ],
+        default="auto",
+        help_text=_(
+            "Automatic: a URL with /mcp_endpoint/mcp/ is a self-hosted relay, any other a broker."
+        ),
+    )
+
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Changes only with the configuration (leases are written with UPDATE, which
     # skips auto_now): workers compare it to notice edits they missed.
@@ -189,6 +213,11 @@ class Endpoint(models.Model):
         merged.update(self.overrides())
         return ConnectionOptions(**merged)
 
+    @property
+    def effective_peer_profile(self) -> str:
+        """ "broker" or "relay": the configured profile, "auto" resolved from the URL."""
+        return resolve_peer_profile(self.peer_profile, self.url)
+
     def to_config(self, defaults: PoolOptions) -> EndpointConfig:
         return EndpointConfig(
             id=self.pk,
@@ -198,6 +227,7 @@ class Endpoint(models.Model):
             health_check_enabled=self.health_check_enabled,
             options=self.connection_options(defaults),
             reconnect_on_tools_change=self.reconnect_on_tools_change,
+            profile=profile_for(self.peer_profile, self.url, broker=broker_profile()),
         )
 
     def clean(self) -> None:
@@ -207,6 +237,15 @@ class Endpoint(models.Model):
             raise ValidationError(
                 {"max_reconnect_delay": _("must be at least the reconnect interval")}
             )
+
+
+def broker_profile() -> PeerProfile:
+    """The broker profile with this process's settings (HUB_BROKER_*)."""
+    return PeerProfile(
+        "broker",
+        initialize_timeout=settings.HUB_BROKER_INITIALIZE_TIMEOUT or None,
+        mcp_ping=settings.HUB_BROKER_MCP_PING,
+    )
 
 
 class EndpointLiveStatus(models.Model):

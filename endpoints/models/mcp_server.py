@@ -327,6 +327,14 @@ class ToolCall(models.Model):
         related_name="calls",
         verbose_name=_("MCP server"),
     )
+    custom_tool = models.ForeignKey(
+        "endpoints.CustomTool",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="calls",
+        verbose_name=_("custom tool"),
+    )
     endpoint = models.ForeignKey(
         Endpoint,
         on_delete=models.SET_NULL,

@@ -7,6 +7,7 @@ one by plain equality.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 RECONNECT_STRATEGIES = ("exponential-backoff", "linear-backoff", "fixed-interval", "adaptive")
 LOAD_BALANCE_STRATEGIES = ("round-robin", "random", "health-based")
@@ -61,6 +62,63 @@ class PeerLimits:
             )
 
 
+PEER_PROFILES = ("auto", "broker", "relay")  # as configured; "auto" is resolved from the URL
+RESOLVED_PEER_PROFILES = ("broker", "relay")  # what "auto" becomes
+RELAY_PATH = "/mcp_endpoint/mcp/"  # the tool side of xinnan-tech's mcp-endpoint-server
+
+
+def resolve_peer_profile(profile: str, url: str) -> str:
+    """ "broker" or "relay": "auto" means a relay when the URL's path holds /mcp_endpoint/mcp/.
+
+    (Also behind a reverse proxy's path prefix, and without the trailing slash.)
+    """
+    if profile not in PEER_PROFILES:
+        raise ValueError(
+            f"unknown peer profile {profile!r}; expected one of {', '.join(PEER_PROFILES)}"
+        )
+    if profile != "auto":
+        return profile
+    path = urlsplit(url).path.lower().rstrip("/") + "/"
+    return "relay" if RELAY_PATH in path else "broker"
+
+
+@dataclass(frozen=True)
+class PeerProfile:
+    """How the peer behaves, and so how the hub watches it.
+
+    A xiaozhi.me-style broker sends `initialize` as soon as the hub connects,
+    answers MCP `ping` and passes the hub's notifications on. A self-hosted relay
+    (mcp-endpoint-server) forwards `initialize` only when a device session starts,
+    and drops every request and notification the hub originates: it is watched by
+    WebSocket ping frames (which it answers), with no initialize deadline.
+    """
+
+    name: str = "broker"
+    # Seconds a new connection may go without `initialize` before it is dropped:
+    # None = the endpoint's connection timeout, 0 = no deadline.
+    initialize_timeout: float | None = None
+    # Liveness and RTT by MCP ping (True) or by WebSocket ping frames (False).
+    mcp_ping: bool = True
+    # The peer routes the hub's own requests and notifications (relays drop them).
+    routes_hub_messages: bool = True
+
+    def __post_init__(self) -> None:
+        if self.name not in RESOLVED_PEER_PROFILES:
+            raise ValueError(f"a peer profile is 'broker' or 'relay', got {self.name!r}")
+        if self.initialize_timeout is not None and self.initialize_timeout < 0:
+            raise ValueError("initialize_timeout must be >= 0 (0 = no deadline)")
+
+
+BROKER = PeerProfile()
+RELAY = PeerProfile("relay", initialize_timeout=0, mcp_ping=False, routes_hub_messages=False)
+
+
+def profile_for(profile: str, url: str, *, broker: PeerProfile = BROKER) -> PeerProfile:
+    """The PeerProfile of a configured profile name ("auto" resolved); brokers' settings
+    come from the caller (process-wide settings at the Django edge)."""
+    return RELAY if resolve_peer_profile(profile, url) == "relay" else broker
+
+
 @dataclass(frozen=True)
 class EndpointConfig:
     id: int
@@ -72,6 +130,7 @@ class EndpointConfig:
     # Reconnect (besides notifying) when the tool list changes: for peers that
     # ignore notifications/tools/list_changed and only list tools after initialize.
     reconnect_on_tools_change: bool = False
+    profile: PeerProfile = BROKER
 
     def __post_init__(self) -> None:
         if not self.url.lower().startswith(("ws://", "wss://")):

@@ -8,6 +8,13 @@ Life of a connection (the `state` of its status):
                                                    token, attempts used up)
     disabled: the endpoint is switched off, nothing is dialled.
 
+The peer's profile (config.PeerProfile) decides how it is watched. A broker
+must send `initialize` within the initialize timeout and is pinged with MCP
+`ping` once initialized. A self-hosted relay has no initialize deadline (it
+forwards `initialize` only when a device session starts, so it may stay
+uninitialized for hours) and is pinged with WebSocket ping frames from the
+start, since it drops every request and notification the hub originates.
+
 A dead peer (no pong, half-open TCP) is found within two health intervals:
 each ping waits at most PING_TIMEOUT_SHARE of the interval (and at most the
 connection timeout); an unanswered ping is confirmed at once by a second one,
@@ -88,6 +95,10 @@ class ConnectionLost(Exception):
         self.seen_at = time.perf_counter()  # when the loss was noticed, for failover timing
 
 
+class _PingTimeout(Exception):
+    """A WebSocket ping got no pong in time (a failed probe, like an MCP ping timeout)."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -115,6 +126,7 @@ class EndpointConnection:
             enabled=config.enabled,
             state="connecting" if config.enabled else "disabled",
             token_expires_at=self._token_expiry,
+            peer_profile=config.profile.name,
         )
         self.health = HealthTracker()
         self._handler = handler
@@ -156,6 +168,11 @@ class EndpointConnection:
     @property
     def degraded(self) -> bool:
         return self.status.state == "degraded"
+
+    @property
+    def routes_hub_messages(self) -> bool:
+        """False for a relay: it drops the hub's own requests and notifications."""
+        return self.config.profile.routes_hub_messages
 
     @property
     def ping_timeout(self) -> float:
@@ -252,12 +269,15 @@ class EndpointConnection:
         return (await self.check(timeout)).rtt_ms
 
     async def check(self, timeout: float | None = None) -> PingOutcome:
-        """One MCP ping that says why it failed (a manual check shows the reason).
+        """One ping that says why it failed (a manual check shows the reason).
 
-        An error answer is an answer (it has an RTT, and keeps the connection
-        healthy), but a check reports it as a failure with the peer's message.
+        An MCP ping for a broker, a WebSocket ping frame for a relay. An error
+        answer is an answer (it has an RTT, and keeps the connection healthy),
+        but a check reports it as a failure with the peer's message.
         """
         timeout = timeout or self.ping_timeout
+        if not self.config.profile.mcp_ping:
+            return await self._check_frame(timeout)
         try:
             reply, rtt_ms = await self.request("ping", timeout=timeout)
         except ConnectionLost as exc:
@@ -272,9 +292,45 @@ class EndpointConnection:
             return PingOutcome(rtt_ms, "peer_error", detail, self.status.state)
         return PingOutcome(rtt_ms, None, "", self.status.state)
 
-    async def notify(self, method: str, params: dict | None = None) -> bool:
+    async def _check_frame(self, timeout: float) -> PingOutcome:
+        """A WebSocket ping frame; its pong gives the RTT (a relay answers these)."""
+        try:
+            rtt_ms = await self._ping_frame(timeout)
+        except ConnectionLost as exc:
+            detail = self.status.last_error or str(exc)
+            return PingOutcome(None, "not_connected", mask_text(detail), self.status.state)
+        except _PingTimeout:
+            return PingOutcome(None, "timeout", f"{timeout:g}", self.status.state)
+        return PingOutcome(rtt_ms, None, "", self.status.state)
+
+    async def _ping_frame(self, timeout: float) -> float:
+        """RTT in ms of one ping frame, recorded as a probe like an MCP ping's."""
         ws = self._ws
-        if ws is None or not self.status.initialized:
+        if ws is None:
+            raise ConnectionLost("not connected")
+        self.status.total_requests += 1
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                pong = await ws.ping()
+                await pong
+        except ConnectionClosed as exc:
+            raise ConnectionLost("connection closed") from exc
+        except TimeoutError:
+            self.health.record_failure()
+            await self._refresh_and_emit()
+            raise _PingTimeout from None
+        rtt_ms = round((time.perf_counter() - started) * 1000.0, 2)
+        self.status.successful_requests += 1
+        self.health.record_success(rtt_ms)
+        await self._refresh_and_emit()
+        return rtt_ms
+
+    async def notify(self, method: str, params: dict | None = None) -> bool:
+        """Send a notification to an initialized peer; False when it was not sent
+        (not initialized, or a relay, which would drop it)."""
+        ws = self._ws
+        if ws is None or not self.status.initialized or not self.routes_hub_messages:
             return False
         message: dict = {"jsonrpc": "2.0", "method": method}
         if params is not None:
@@ -397,24 +453,32 @@ class EndpointConnection:
             self.status.initialized = False
             self._refresh()
         stable_after = min(STABLE_AFTER_MAX, 2 * self.config.options.health_check_interval)
-        stable = self._initialized.is_set() and loop.time() - opened_at >= stable_after
+        watched = self._initialized.is_set() or not self.config.profile.mcp_ping
+        stable = watched and loop.time() - opened_at >= stable_after
         self._stable.append(stable)
         if stable:
             self.status.reconnect_attempts = 0
         return failure
 
     async def _watch(self, ws: ClientConnection) -> None:
-        """Initialize deadline, then the health pings of one live connection."""
+        """Initialize deadline (brokers), then the health pings of one live connection."""
         options = self.config.options
-        try:
-            async with asyncio.timeout(options.connection_timeout):
-                await self._initialized.wait()
-        except TimeoutError:
-            self._abort_reason = ProtocolFailure(
-                f"the peer did not initialize within {options.connection_timeout:g} s"
-            )
-            await self._close(ws, 1008, "initialize not received")
-            return
+        profile = self.config.profile
+        deadline = profile.initialize_timeout
+        if deadline is None:
+            deadline = options.connection_timeout
+        if deadline:
+            try:
+                async with asyncio.timeout(deadline):
+                    await self._initialized.wait()
+            except TimeoutError:
+                self._abort_reason = ProtocolFailure(
+                    f"the peer did not initialize within {deadline:g} s"
+                )
+                await self._close(ws, 1008, "initialize not received")
+                return
+        elif profile.mcp_ping:
+            await self._initialized.wait()  # an MCP ping needs an initialized session
         if not self.config.health_check_enabled:
             return
         # Pings go out on ticks of the loop clock shared by every endpoint with the
@@ -433,9 +497,10 @@ class EndpointConnection:
             if await self.ping() is not None or await self.ping() is not None:
                 continue
             if ws.state is State.OPEN:
+                kind = "health pings" if profile.mcp_ping else "WebSocket pings"
                 # Unanswered because the peer has not even read them: say that.
                 self._abort_reason = self._unread_replies(ws, self.ping_timeout) or HealthFailure(
-                    f"2 health pings in a row got no answer within {self.ping_timeout:g} s"
+                    f"2 {kind} in a row got no answer within {self.ping_timeout:g} s"
                 )
                 ws.transport.abort()  # the peer is gone or half-open: no close handshake
             return
@@ -602,13 +667,18 @@ class EndpointConnection:
         before = status.state
         if status.connected:
             status.health_score = health.score
-            degraded = status.initialized and health.degraded
+            degraded = self._watched and health.degraded
             status.state = "degraded" if degraded else "connected"
-            if status.initialized and not health.consecutive_failures:
+            if self._watched and not health.consecutive_failures:
                 self._maybe_reset_attempts()
         else:
             status.health_score = 0.0
         return status.state != before
+
+    @property
+    def _watched(self) -> bool:
+        """Health pings run: a broker once initialized, a relay from the start."""
+        return self.status.initialized or not self.config.profile.mcp_ping
 
     def _maybe_reset_attempts(self) -> None:
         last = self.status.last_connected

@@ -24,6 +24,12 @@ from .status import EndpointStatus
 
 logger = logging.getLogger("endpoints.pool")
 
+# Why pool.request() did not try an endpoint (an `attempts` entry): a relay drops it.
+RELAY_SKIPPED = (
+    "skipped: a self-hosted relay does not route requests the hub originates "
+    "(its liveness is checked with WebSocket pings)"
+)
+
 __all__ = ["EndpointPool", "NoHealthyEndpoint", "RequestResult", "StatusCallback"]
 
 
@@ -180,13 +186,24 @@ class EndpointPool:
         `timeout` applies to each try (default: that endpoint's connection
         timeout). A JSON-RPC error answer is an answer: it is returned in
         `error`, not failed over, since every endpoint would say the same.
+        Connected relays are not tried (they drop such requests unanswered):
+        each is listed in `attempts` with RELAY_SKIPPED.
         """
-        ready = [c for c in self._connections.values() if c.ready]
+        connections = list(self._connections.values())
+        skipped = [
+            (c.endpoint_id, RELAY_SKIPPED)
+            for c in connections
+            if not c.routes_hub_messages and c.status.connected
+        ]
+        ready = [c for c in connections if c.ready and c.routes_hub_messages]
         if not ready:
+            relays = f"; {len(skipped)} connected self-hosted relay(s) skipped" if skipped else ""
             raise NoHealthyEndpoint(
-                f"no connected endpoint to send {method!r} to ({len(self._connections)} configured)"
+                f"no connected endpoint to send {method!r} to "
+                f"({len(self._connections)} configured{relays})",
+                skipped,
             )
-        attempts: list[tuple[int, str]] = []
+        attempts: list[tuple[int, str]] = list(skipped)
         switch_ms: list[float] = []
         failed_at: float | None = None
 
@@ -230,7 +247,8 @@ class EndpointPool:
 
     async def notify_tools_changed(self) -> None:
         """`notifications/tools/list_changed` to every initialized peer; a reconnect for
-        the endpoints configured to want one instead."""
+        the endpoints configured to want one instead. Relays get no notification (they
+        drop it): their robots see the new tools at their next `initialize`."""
         connections = list(self._connections.values())
         await asyncio.gather(
             *(
@@ -265,9 +283,10 @@ class EndpointPool:
 
 def _same_connection(old: EndpointConfig, new: EndpointConfig) -> bool:
     """True when only the name or tool-change handling differs (the connection can stay)."""
-    return (old.url, old.enabled, old.health_check_enabled, old.options) == (
+    return (old.url, old.enabled, old.health_check_enabled, old.options, old.profile) == (
         new.url,
         new.enabled,
         new.health_check_enabled,
         new.options,
+        new.profile,
     )

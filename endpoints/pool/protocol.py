@@ -29,7 +29,13 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from xiaozhi_hub.masking import mask_text
 
-from .registry import ToolNotFound, ToolRegistry, ToolTimeout, ToolUnavailable
+from .registry import (
+    ToolInvalidArguments,
+    ToolNotFound,
+    ToolRegistry,
+    ToolTimeout,
+    ToolUnavailable,
+)
 
 logger = logging.getLogger("endpoints.pool")
 
@@ -110,7 +116,10 @@ def parse_frame(raw: str | bytes) -> Incoming:
         return Incoming("invalid", reply=error_response(None, PARSE_ERROR, f"Parse error: {exc}"))
     except RecursionError:  # json's parser gives up on deep nesting ("[[[[..." ) this way
         return Incoming("invalid", reply=_too_deep(None))
-    if nesting_exceeds(message, MAX_NESTING):
+    # Nesting is never deeper than the frame's opening brackets: count them (at C
+    # speed) before walking the message, which would cost every call.
+    brackets = text.count("{") + text.count("[")
+    if brackets > MAX_NESTING and nesting_exceeds(message, MAX_NESTING):
         request_id = message.get("id") if isinstance(message, dict) else None
         return Incoming("invalid", reply=_too_deep(request_id if valid_id(request_id) else None))
     if not isinstance(message, dict):
@@ -241,6 +250,8 @@ class McpServerHandler:
             raise RequestError(
                 TOOL_TIMEOUT, f"Tool {name} timed out: {_describe(exc) or 'no answer in time'}"
             ) from exc
+        except ToolInvalidArguments as exc:
+            raise RequestError(INVALID_PARAMS, f"Invalid params: {_describe(exc)}") from exc
         except Exception as exc:
             logger.warning("tool %s failed: %s", name, _describe(exc))
             raise RequestError(EXECUTION_ERROR, f"Tool {name} failed: {_describe(exc)}") from exc

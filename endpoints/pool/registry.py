@@ -33,6 +33,10 @@ class ToolTimeout(Exception):
     """The tool did not finish in time: -32002."""
 
 
+class ToolInvalidArguments(Exception):
+    """The arguments do not match the tool's inputSchema: JSON-RPC -32602."""
+
+
 class ToolRegistry(Protocol):
     async def list_tools(self) -> list[types.Tool]: ...
 

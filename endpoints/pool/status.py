@@ -42,6 +42,13 @@ class EndpointStatus:
     token_expires_at: datetime | None = None
     token_expired: bool = False
     tool_calls: int = 0  # peer → hub tools/call requests answered (errors included)
+    peer_profile: str = "broker"  # resolved: "broker" or "relay" (config.PeerProfile.name)
+
+    @property
+    def waiting_for_device(self) -> bool:
+        """A relay that is up but no robot has initialized through it yet: normal, not an
+        error (a relay forwards `initialize` only when a device session starts)."""
+        return self.peer_profile == "relay" and self.connected and not self.initialized
 
     def snapshot(self) -> EndpointStatus:
         """A copy that later changes of the live status do not reach."""
@@ -78,4 +85,6 @@ class EndpointStatus:
             "tokenExpiresAt": _iso(self.token_expires_at),
             "tokenExpired": self.token_expired,
             "toolCalls": self.tool_calls,
+            "peerProfile": self.peer_profile,
+            "waitingForDevice": self.waiting_for_device,
         }

@@ -140,7 +140,9 @@ def endpoint_probe(
     """Send one hub-originated request through the pool's load balancer with failover.
 
     Returns {"endpoint": {"id", "name"}, "method", "result", "rttMs", "attempts",
-    "worker"} or {"error": ...} when no endpoint could answer.
+    "worker"} or {"error", "method", "attempts"} when no endpoint could answer.
+    `attempts` ({"endpointId", "error"}) also lists the connected self-hosted relays,
+    skipped: they drop requests the hub originates.
     """
     if method not in PROBE_METHODS:
         raise ValueError(f"method must be one of {', '.join(PROBE_METHODS)}")
@@ -158,7 +160,8 @@ def endpoint_probe(
         return {"error": "no healthy endpoint", "method": method}
     answer = answers[0]
     if "endpointId" not in answer:
-        return {"error": answer.get("error") or "no healthy endpoint", "method": method}
+        error = answer.get("error") or "no healthy endpoint"
+        return {"error": error, "method": method, "attempts": answer.get("attempts") or []}
     served = Endpoint.objects.filter(pk=answer["endpointId"]).first()
     return {
         "endpoint": {"id": answer["endpointId"], "name": served.name if served else None},

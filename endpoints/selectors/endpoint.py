@@ -50,6 +50,7 @@ def endpoint_status_of(endpoint: Endpoint, *, now) -> dict:
         enabled=endpoint.enabled,
         token_expires_at=expiry,
         token_expired=expiry is not None and expiry <= now,
+        peer_profile=endpoint.effective_peer_profile,
     )
     if live is not None:
         for field in (
@@ -170,6 +171,8 @@ def endpoint_config_dict(endpoint: Endpoint, *, now=None) -> dict:
         "enabled": endpoint.enabled,
         "healthCheckEnabled": endpoint.health_check_enabled,
         "reconnectOnToolsChange": endpoint.reconnect_on_tools_change,
+        "peerProfile": endpoint.peer_profile,  # auto | broker | relay, as configured
+        "effectivePeerProfile": endpoint.effective_peer_profile,  # auto resolved from the URL
         "options": options_to_json(endpoint, specs=CONNECTION_OPTIONS, skip_none=True),
         "tokenExpiresAt": expiry.isoformat() if expiry else None,
         "tokenExpiry": endpoint.token_expiry_label(now=now),

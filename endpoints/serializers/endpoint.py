@@ -8,6 +8,7 @@ from rest_framework import serializers
 from endpoints.models import Endpoint
 from endpoints.models.endpoint import validate_endpoint_url
 from endpoints.options import CONNECTION_OPTIONS, POOL_OPTIONS, OptionError, options_from_json
+from endpoints.pool.config import PEER_PROFILES
 from endpoints.pool_requests.endpoint import PROBE_METHODS
 
 
@@ -19,6 +20,16 @@ class EndpointInputSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
     healthCheckEnabled = serializers.BooleanField(required=False)  # noqa: N815 - JSON key
     reconnectOnToolsChange = serializers.BooleanField(required=False)  # noqa: N815 - JSON key
+    peerProfile = serializers.ChoiceField(  # noqa: N815 - JSON key
+        choices=PEER_PROFILES,
+        required=False,
+        help_text=(
+            "auto (default): a URL with /mcp_endpoint/mcp/ is a self-hosted relay, any other "
+            "a broker; broker: xiaozhi.me-style (initializes on connect, answers MCP ping); "
+            "relay: self-hosted mcp-endpoint-server (initializes only when a device talks, "
+            "checked with WebSocket pings)"
+        ),
+    )
     options = serializers.JSONField(required=False)
 
     def validate_url(self, value: str) -> str:
@@ -48,6 +59,7 @@ class EndpointInputSerializer(serializers.Serializer):
             ("enabled", "enabled", True),
             ("healthCheckEnabled", "health_check_enabled", True),
             ("reconnectOnToolsChange", "reconnect_on_tools_change", False),
+            ("peerProfile", "peer_profile", "auto"),
         ):
             if key in data:
                 fields[field] = data[key]

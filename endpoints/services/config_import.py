@@ -1,74 +1,128 @@
-"""Applying a parsed xiaozhi.config.json (endpoints/config_file.py): endpoints, connection
-options, MCP servers and tool switches, in one transaction."""
+"""Applying a parsed xiaozhi-client configuration (endpoints/config_file.py): endpoints
+and their peer profiles, pool options, MCP servers and tool switches, platforms and
+custom tools, in one transaction. What was written is added to the parser's report."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
-from endpoints.config_file import ConfigFileError, ImportedServer, ParsedConfig
+from endpoints.config_file import (
+    HUB_KEY,
+    IMPORTED,
+    WARNING,
+    ConfigFileError,
+    ImportedServer,
+    ImportReport,
+    ParsedConfig,
+)
+from endpoints.custom_tool_shape import unmask_handler, unmask_platform_settings
 from endpoints.mcp_server_secrets import unmask_mapping
-from endpoints.models import Endpoint, McpServer, PoolOptions, Tool
+from endpoints.models import CustomTool, Endpoint, McpServer, Platform, PoolOptions, Tool
+from endpoints.options import BY_FIELD
 from endpoints.pool_requests.reload import pool_notify_changed
 from endpoints.selectors.endpoint import endpoint_find_by_url
-from endpoints.services.endpoint import endpoint_create, endpoint_save, pool_options_update
+from endpoints.services.custom_tool import custom_tool_save, platform_save
+from endpoints.services.endpoint import endpoint_save, pool_options_update
 from endpoints.services.mcp_server import mcp_server_save
 from endpoints.upstreams.naming import exposed_name
 from xiaozhi_hub.masking import MASK
 
 
-def config_import(*, parsed: ParsedConfig) -> dict:
-    """Apply a parsed xiaozhi.config.json in one transaction: all of it or nothing.
+def _outcomes(report: ImportReport, section: str, what: dict[str, list[str]]) -> None:
+    labels = {
+        "created": gettext("created %(count)s: %(names)s"),
+        "updated": gettext("updated %(count)s: %(names)s"),
+        "unchanged": gettext("unchanged %(count)s: %(names)s"),
+    }
+    for key, names in what.items():
+        if names:
+            report.add(section, IMPORTED, labels[key] % {"count": len(names),
+                                                         "names": ", ".join(names)})  # fmt: skip
+
+
+def config_import(*, parsed: ParsedConfig) -> ImportReport:
+    """Apply a parsed configuration in one transaction: all of it or nothing.
 
     Endpoints are matched by URL (unchanged), then, when named after their
     token's agent, by name (URL updated: a regenerated token), else created.
-    Returns what happened, by name.
+    Servers, platforms and custom tools are matched by name. A "***" (a masked
+    export) keeps the stored secret. Returns the report, completed.
     """
-    report: dict[str, Any] = {
-        "created": [],
-        "updated": [],
-        "unchanged": [],
-        "options": [],
-        "servers_created": [],
-        "servers_updated": [],
-        "servers_unchanged": [],
-        "tools": 0,
-        "warnings": list(parsed.warnings),
-    }
+    report = parsed.report
     with transaction.atomic():
-        by_masked = {e.masked_url: e for e in Endpoint.objects.all()}
-        for path, masked in parsed.masked_endpoints:
-            # An export made without secrets: the endpoint is known here, or cannot be made.
-            if masked in by_masked:
-                report["unchanged"].append(by_masked[masked].name)
-            else:
-                report["warnings"].append(f"{path}: skipped, its token was masked in the export")
-        for entry in parsed.endpoints:
-            existing = endpoint_find_by_url(url=entry.url)
-            if existing is not None:
-                report["unchanged"].append(existing.name)
-                continue
-            named = Endpoint.objects.filter(name=entry.name).first()
-            if named is not None and entry.name_from_token:
-                named.url = entry.url
-                endpoint_save(endpoint=named)
-                report["updated"].append(named.name)
-                continue
-            name, suffix = entry.name, 2
-            while Endpoint.objects.filter(name=name).exists():
-                name, suffix = f"{entry.name}-{suffix}", suffix + 1
-            endpoint_create(name=name, url=entry.url)
-            report["created"].append(name)
+        _endpoints_import(parsed=parsed, report=report)
         if parsed.options:
             current = PoolOptions.load()
             changed = {f: v for f, v in parsed.options.items() if getattr(current, f) != v}
             if changed:
                 pool_options_update(data=changed)
-                report["options"] = sorted(changed)
+                keys = ", ".join(BY_FIELD[f].key for f in sorted(changed))
+                section = "connectionOptions" if "connectionOptions" in report.order else (
+                    "connection")  # fmt: skip
+                report.add(section, IMPORTED, gettext("connection options updated: %(keys)s")
+                           % {"keys": keys})  # fmt: skip
         _servers_import(parsed=parsed, report=report)
+        _platforms_import(parsed=parsed, report=report)
+        _custom_tools_import(parsed=parsed, report=report)
     return report
+
+
+def _endpoints_import(*, parsed: ParsedConfig, report: ImportReport) -> None:
+    done: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
+    by_masked = {e.masked_url: e for e in Endpoint.objects.all()}
+    for path, masked, profile in parsed.masked_endpoints:
+        # An export made without secrets: the endpoint is known here, or cannot be made.
+        endpoint = by_masked.get(masked)
+        if endpoint is None:
+            report.add(
+                "mcpEndpoint",
+                WARNING,
+                gettext("%(path)s: skipped, its token was masked in the export") % {"path": path},
+            )
+        elif profile is not None and endpoint.peer_profile != profile:
+            endpoint.peer_profile = profile
+            endpoint_save(endpoint=endpoint)
+            done["updated"].append(endpoint.name)
+        else:
+            done["unchanged"].append(endpoint.name)
+    for entry in parsed.endpoints:
+        existing = endpoint_find_by_url(url=entry.url)
+        if existing is None and entry.name_from_token:
+            existing = Endpoint.objects.filter(name=entry.name).first()
+        if existing is not None:
+            changed = existing.url != entry.url  # a regenerated token
+            existing.url = entry.url
+            if entry.peer_profile is not None and existing.peer_profile != entry.peer_profile:
+                existing.peer_profile, changed = entry.peer_profile, True
+            if changed:
+                endpoint_save(endpoint=existing)
+            done["updated" if changed else "unchanged"].append(existing.name)
+            continue
+        name, suffix = entry.name, 2
+        while Endpoint.objects.filter(name=name).exists():
+            name, suffix = f"{entry.name}-{suffix}", suffix + 1
+        endpoint_save(
+            endpoint=Endpoint(name=name, url=entry.url, peer_profile=entry.peer_profile or "auto")
+        )
+        done["created"].append(name)
+    _outcomes(report, "mcpEndpoint", done)
+    profiled = [e for e in parsed.endpoints if e.peer_profile not in (None, "auto")]
+    if profiled:
+        report.add(HUB_KEY, IMPORTED, gettext("peer profiles of %(count)s endpoint(s)")
+                   % {"count": len(profiled)})  # fmt: skip
+
+
+def _drop_masked(report: ImportReport, section: str, path: str, values: dict) -> None:
+    """Values still "***" (a masked export into a hub without them): left out, and said."""
+    for key in [k for k, v in values.items() if v == MASK]:
+        report.add(
+            section,
+            WARNING,
+            gettext("%(path)s: masked in the export, left out") % {"path": f"{path}.{key}"},
+        )
+        del values[key]
 
 
 def _server_import_fields(entry: ImportedServer, existing: McpServer | None, report) -> dict:
@@ -78,14 +132,14 @@ def _server_import_fields(entry: ImportedServer, existing: McpServer | None, rep
         unmask_mapping(entry.env, stored_env),
         unmask_mapping(entry.headers, stored_headers),
     )
-    for label, values in (("env", env), ("headers", headers)):
-        for key in [k for k, v in values.items() if v == MASK]:
-            report["warnings"].append(f"{entry.path}.{label}.{key}: masked in the export, left out")
-            del values[key]
+    _drop_masked(report, "mcpServers", f"{entry.path}.env", env)
+    _drop_masked(report, "mcpServers", f"{entry.path}.headers", headers)
     url = entry.url
     if MASK in url:
         if existing is None or not existing.url:
-            raise ConfigFileError(f"{entry.path}.url", "masked in the export; give the real URL")
+            raise ConfigFileError(
+                f"{entry.path}.url", gettext("masked in the export; give the real URL")
+            )
         url = existing.url  # the same server, exported without secrets
     return {
         "transport": entry.transport,
@@ -97,24 +151,25 @@ def _server_import_fields(entry: ImportedServer, existing: McpServer | None, rep
     }
 
 
-def _servers_import(*, parsed: ParsedConfig, report: dict) -> None:
+def _servers_import(*, parsed: ParsedConfig, report: ImportReport) -> None:
+    done: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
     servers: dict[str, McpServer] = {}
     for entry in parsed.servers:
         existing = McpServer.objects.filter(name=entry.name).first()
         fields = _server_import_fields(entry, existing, report)
         server = existing or McpServer(name=entry.name)
+        servers[entry.name] = server
         if existing is not None and all(getattr(server, f) == v for f, v in fields.items()):
-            report["servers_unchanged"].append(entry.name)
-            servers[entry.name] = server
+            done["unchanged"].append(entry.name)
             continue
-        for field, value in fields.items():
-            setattr(server, field, value)
+        for name, value in fields.items():
+            setattr(server, name, value)
         try:
             mcp_server_save(server=server)
         except ValidationError as exc:
             raise _import_error(entry.path, exc) from None
-        report["servers_created" if existing is None else "servers_updated"].append(entry.name)
-        servers[entry.name] = server
+        done["created" if existing is None else "updated"].append(entry.name)
+    _outcomes(report, "mcpServers", done)
     for setting in parsed.tools:
         server = servers[setting.server]
         tool = Tool.objects.filter(server=server, upstream_name=setting.tool).first()
@@ -132,12 +187,87 @@ def _servers_import(*, parsed: ParsedConfig, report: dict) -> None:
         if setting.enabled is not None:
             tool.enabled = setting.enabled
         tool.save()
-        report["tools"] += 1
     if parsed.tools:
+        report.add("mcpServerConfig", IMPORTED, gettext("tool settings applied: %(count)s")
+                   % {"count": len(parsed.tools)})  # fmt: skip
         pool_notify_changed()
 
 
-_IMPORT_KEYS = {"name": "", "transport": "type"}
+def _platforms_import(*, parsed: ParsedConfig, report: ImportReport) -> None:
+    done: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
+    for entry in parsed.platforms:
+        platform = Platform.objects.filter(name=entry.name).first()
+        settings = unmask_platform_settings(entry.settings, platform.settings if platform else {})
+        _drop_masked(report, "platforms", entry.path, settings)
+        if platform is not None and platform.settings == settings:
+            done["unchanged"].append(entry.name)
+            continue
+        done["created" if platform is None else "updated"].append(entry.name)
+        platform = platform or Platform(name=entry.name)
+        platform.settings = settings
+        try:
+            platform_save(platform=platform)
+        except ValidationError as exc:
+            raise _import_error(entry.path, exc) from None
+    _outcomes(report, "platforms", done)
+
+
+def _holds_mask(value) -> bool:
+    if isinstance(value, str):
+        return MASK in value
+    if isinstance(value, dict):
+        return any(_holds_mask(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_mask(v) for v in value)
+    return False
+
+
+def _custom_tools_import(*, parsed: ParsedConfig, report: ImportReport) -> None:
+    done: dict[str, dict[str, list[str]]] = {}
+    for entry in parsed.custom_tools:
+        outcome = done.setdefault(entry.section, {"created": [], "updated": [], "unchanged": []})
+        tool = CustomTool.objects.filter(name=entry.name).first()
+        fields = dict(entry.fields)
+        if tool is not None:
+            fields["handler"] = unmask_handler(fields["handler"], tool.handler)
+        if _holds_mask(fields["handler"]):
+            report.add(
+                entry.section,
+                WARNING,
+                gettext("%(path)s: skipped, its secrets were masked in the export")
+                % {"path": entry.path},
+            )
+            continue
+        if fields["kind"] == "function":
+            report.add(
+                entry.section,
+                WARNING,
+                gettext("%(path)s: imported disabled: %(reason)s")
+                % {"path": entry.path, "reason": fields["disabled_reason"]},
+            )
+        switch = parsed.custom_tool_switches.get(entry.name)
+        if fields["kind"] != "function" and switch is not None:
+            fields["enabled"] = switch
+        elif tool is not None and fields["kind"] != "function" and not tool.enabled:
+            # A file that does not say (xiaozhi-client's) keeps the operator's switch.
+            fields["enabled"], fields["disabled_reason"] = False, tool.disabled_reason
+        if tool is not None:
+            if all(getattr(tool, f) == v for f, v in fields.items()):
+                outcome["unchanged"].append(entry.name)
+                continue
+        outcome["created" if tool is None else "updated"].append(entry.name)
+        tool = tool or CustomTool()
+        for name, value in fields.items():
+            setattr(tool, name, value)
+        try:
+            custom_tool_save(tool=tool)  # checks the inputSchema too
+        except ValidationError as exc:
+            raise _import_error(entry.path, exc) from None
+    for section, outcome in done.items():
+        _outcomes(report, section, outcome)
+
+
+_IMPORT_KEYS = {"name": "", "transport": "type", "input_schema": "inputSchema"}
 
 
 def _import_error(path: str, exc: ValidationError) -> ConfigFileError:

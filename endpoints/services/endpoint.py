@@ -23,6 +23,7 @@ ENDPOINT_FIELDS = {
     "enabled",
     "health_check_enabled",
     "reconnect_on_tools_change",
+    "peer_profile",
     *CONNECTION_FIELDS,
 }
 

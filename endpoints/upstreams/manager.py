@@ -15,6 +15,13 @@ ignoring `notifications/tools/list_changed`. With `first_tools_wait` > 0,
 `apply()`) and every server has finished its first listing or failed its first
 try, each for at most `first_tools_wait` seconds after its start (the
 manager's creation for the configuration), and logs whom it waited for.
+
+Custom tools (custom/, set by `set_custom_tools()`) are offered after the
+servers' tools under their own names, which hold no `__` and so never meet a
+builtin or `<server>__<tool>` name. Their calls are checked against their
+inputSchema (a mismatch is -32602), run by `CustomToolRunner`, and logged as
+`CustomCallRecord`s; an `mcp` alias calls its server's tool directly, so it
+works even when the operator hides the original.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from mcp import types
 from mcp.shared.exceptions import MCPError
 
 from ..pool.registry import (
+    ToolInvalidArguments,
     ToolNotFound,
     ToolRegistry,
     ToolTimeout,
@@ -38,6 +46,8 @@ from ..pool.registry import (
     calling_endpoint,
 )
 from .config import ServerConfig, ToolKey, ToolSettings
+from .custom.config import CustomCallRecord, CustomToolConfig
+from .custom.runner import CustomToolRunner
 from .naming import exposed_name, server_name_problem, split_exposed
 from .records import CallRecord, ServerStatus, UpstreamTool
 from .replica import describe
@@ -104,6 +114,11 @@ class UpstreamManager:
         self._collisions: list[Collision] = []
         self._routes: dict[str, ExposedTool] = {}
         self._offered: list[types.Tool] = []
+        self._custom: tuple[CustomToolConfig, ...] = ()
+        self._custom_routes: dict[str, CustomToolConfig] = {}
+        self._runner = CustomToolRunner(
+            call_tool=self.call_tool, call_server_tool=self._call_server_tool
+        )
         self._notified_signature: tuple = ()
         self._notify_task: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
@@ -162,6 +177,17 @@ class UpstreamManager:
     async def set_tool_settings(self, settings: Mapping[ToolKey, ToolSettings]) -> None:
         self._settings = dict(settings)
         self._rebuild()
+
+    async def set_custom_tools(self, tools: Iterable[CustomToolConfig]) -> None:
+        """The custom tools to offer; a no-op when they did not change."""
+        tools = tuple(sorted(tools, key=lambda t: t.id))
+        if tools == self._custom:
+            return
+        self._custom = tools
+        self._rebuild()
+
+    def custom_tools(self) -> list[CustomToolConfig]:
+        return list(self._custom)
 
     async def refresh(self, server_id: int | None = None) -> None:
         for server in list(self._servers.values()):
@@ -233,6 +259,9 @@ class UpstreamManager:
     # --- calls ---------------------------------------------------------------------------
 
     async def call_tool(self, name: str, arguments: dict) -> types.CallToolResult:
+        custom = self._custom_routes.get(name)
+        if custom is not None:
+            return await self._call_custom(custom, arguments)
         started_at = datetime.now(UTC)
         started = time.perf_counter()
         route = self._routes.get(name)
@@ -249,12 +278,10 @@ class UpstreamManager:
             result = await self._route_call(name, route, arguments, outcome)
         except BaseException as exc:
             kind = _outcome_of(exc)
-            error = describe(exc) if kind != "not_found" else f"unknown tool {name!r}"
+            error = _call_error(exc) if kind != "not_found" else f"unknown tool {name!r}"
             self._record(record, started, kind, outcome, error=error)
             raise
-        text = "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
-        kind = "tool_error" if result.is_error else "ok"
-        self._record(record, started, kind, outcome, result_text=text)
+        self._record_result(record, started, outcome, result)
         return result
 
     async def _route_call(
@@ -278,10 +305,52 @@ class UpstreamManager:
                 raise ToolNotFound(f"the upstream no longer has {route.upstream.name!r}") from exc
             raise UpstreamError(f"upstream {server.name!r} answered: {describe(exc)}") from exc
 
+    async def _call_custom(self, tool: CustomToolConfig, arguments: dict) -> types.CallToolResult:
+        record = dict(
+            tool=tool.name,
+            server_id=None,
+            upstream_tool=None,
+            endpoint_id=calling_endpoint.get(),
+            started_at=datetime.now(UTC),
+            arguments=arguments if isinstance(arguments, dict) else {},
+            custom_tool_id=tool.id,
+        )
+        started = time.perf_counter()
+        try:
+            result = await self._runner.call(tool, arguments)
+        except BaseException as exc:
+            self._record(record, started, _outcome_of(exc), CallOutcome(), error=_call_error(exc))
+            raise
+        self._record_result(record, started, CallOutcome(), result)
+        return result
+
+    async def _call_server_tool(
+        self, server_name: str, tool: str, arguments: dict, timeout: float
+    ) -> types.CallToolResult:
+        """An `mcp` alias's call: the server's tool, whether or not it is offered itself."""
+        server = next((s for s in self._servers.values() if s.name == server_name), None)
+        if server is None:
+            raise ToolUnavailable(f"the MCP server {server_name!r} is not running")
+        settings = self._settings.get((server.id, tool), DEFAULT_SETTINGS)
+        try:
+            return await server.call(tool, arguments, settings.timeout or timeout, CallOutcome())
+        except MCPError as exc:
+            if exc.error.code == -32601:
+                raise ToolUnavailable(f"{server_name!r} has no tool {tool!r}") from exc
+            raise UpstreamError(f"upstream {server.name!r} answered: {describe(exc)}") from exc
+
+    def _record_result(
+        self, record: dict, started: float, outcome: CallOutcome, result: types.CallToolResult
+    ) -> None:
+        """Log an answered call: ok, or tool_error for the tool's own `isError`."""
+        text = "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
+        kind = "tool_error" if result.is_error else "ok"
+        self._record(record, started, kind, outcome, result_text=text)
+
     def _record(self, record: dict, started: float, kind: str, outcome: CallOutcome, **extra):
         if self._on_call is None:
             return
-        call = CallRecord(
+        call = (CustomCallRecord if "custom_tool_id" in record else CallRecord)(
             **record,
             duration_ms=(time.perf_counter() - started) * 1000,
             outcome=kind,  # type: ignore[arg-type]
@@ -362,6 +431,25 @@ class UpstreamManager:
                             input_schema=tool.input_schema,
                         )
                     )
+        custom_routes: dict[str, CustomToolConfig] = {}
+        for custom in self._custom:
+            if not custom.enabled:
+                continue
+            if custom.name in owners:  # not reachable: custom names hold no `__`
+                logger.warning(
+                    "custom tool %s not offered: %s has its name", custom.name, owners[custom.name]
+                )
+                continue
+            owners[custom.name] = f"custom:{custom.name}"
+            custom_routes[custom.name] = custom
+            offered.append(
+                types.Tool(
+                    name=custom.name,
+                    description=custom.description,
+                    input_schema=custom.input_schema or {"type": "object", "properties": {}},
+                )
+            )
+        self._custom_routes = custom_routes
         collisions = [Collision(name, owners[name], tuple(lost)) for name, lost in losers.items()]
         old = {(c.exposed_name, c.losers) for c in self._collisions}
         for collision in collisions:
@@ -426,9 +514,18 @@ async def _wait_until(event: asyncio.Event, deadline: float) -> bool:
     return True
 
 
+def _call_error(exc: BaseException) -> str:
+    """The call log's text for a failed call."""
+    if isinstance(exc, asyncio.CancelledError):  # the endpoint's peer went away mid-call
+        return "cancelled: the endpoint's connection closed before the answer"
+    return describe(exc)
+
+
 def _outcome_of(exc: BaseException) -> str:
     if isinstance(exc, ToolNotFound):
         return "not_found"
+    if isinstance(exc, ToolInvalidArguments):
+        return "error"
     if isinstance(exc, ToolTimeout | TimeoutError):
         return "timeout"
     if isinstance(exc, ToolUnavailable):

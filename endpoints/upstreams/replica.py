@@ -7,6 +7,12 @@ is marked `restarting` and retried with exponential backoff and jitter
 (0.5 s doubling to 30 s, reset after a minute of stable connection). One that
 cannot start at all (command not found, HTTP 401/404) is `failed` with the
 masked reason and keeps retrying at the same backoff.
+
+A stdio replica's `tools/call` takes the lean path (lines.py, passthrough.py):
+one raw JSON-RPC line out, the answer picked by id, the result passed on
+without a model round trip. The SDK session still initializes, lists and
+receives notifications; other transports call through it too. A tool whose
+output schema does not compile is called through the SDK, which reports it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from mcp_types.jsonrpc import CONNECTION_CLOSED
 from xiaozhi_hub.masking import mask_text
 
 from .config import ReplicaConfig
+from .lines import LineTooLong, LinkLost
+from .passthrough import MalformedAnswer, OutputSchemas, call_result
 from .records import ReplicaStatus, ServerState, UpstreamTool
 from .transports import Link, ReplicaStartError, open_session, replica_label
 
@@ -47,10 +55,6 @@ class ReplicaDown(Exception):
     """The replica's transport failed (not the tool): the caller may fail over."""
 
 
-class MalformedAnswer(Exception):
-    """The upstream answered with something that is not a valid MCP result."""
-
-
 class Replica:
     def __init__(
         self,
@@ -63,6 +67,7 @@ class Replica:
         backoff_start: float = BACKOFF_START,
         backoff_max: float = BACKOFF_MAX,
         ping_interval: float = PING_INTERVAL,
+        lean: bool = True,
     ) -> None:
         self.index = index
         self.transport = transport
@@ -78,7 +83,9 @@ class Replica:
         self._backoff_start = backoff_start
         self._backoff_max = backoff_max
         self._ping_interval = ping_interval
+        self._lean = lean  # False: every call through the SDK session (the bench's baseline)
         self._link: Link | None = None
+        self._output_schemas = OutputSchemas()  # of the last listing, for the lean calls
         self._recent: deque[tuple[bool, float]] = deque(maxlen=WINDOW)
         self._stop = asyncio.Event()
         self._relist = asyncio.Event()
@@ -209,11 +216,14 @@ class Replica:
 
     async def _list(self, link: Link) -> list[UpstreamTool]:
         tools: list[UpstreamTool] = []
+        schemas: dict[str, dict] = {}
         cursor: str | None = None
         for _ in range(MAX_PAGES):
             params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
             page = await link.session.list_tools(params=params)
             for tool in page.tools:
+                if tool.output_schema is not None:
+                    schemas[tool.name] = tool.output_schema
                 tools.append(
                     UpstreamTool(
                         name=tool.name,
@@ -223,6 +233,7 @@ class Replica:
                 )
             cursor = page.next_cursor
             if not cursor:
+                self._output_schemas = OutputSchemas(schemas)
                 return tools
         raise MalformedAnswer(f"tools/list kept paginating past {MAX_PAGES} pages")
 
@@ -252,6 +263,8 @@ class Replica:
             self._recent.append((ok, (time.perf_counter() - started) * 1000))
 
     async def _call_on(self, link: Link, name: str, arguments: dict) -> types.CallToolResult:
+        if self._lean and link.lines is not None and name not in self._output_schemas.invalid:
+            return await self._lean_call(link, name, arguments)
         try:
             return await link.session.call_tool(name, arguments)
         except MCPError as exc:
@@ -270,6 +283,19 @@ class Replica:
                     f"malformed answer from upstream ({self.label}): {describe(exc)}"
                 ) from exc
             raise
+
+    async def _lean_call(self, link: Link, name: str, arguments: dict) -> types.CallToolResult:
+        """tools/call as one raw line out and one in (lines.py, passthrough.py)."""
+        try:
+            answer = await link.lines.request("tools/call", {"name": name, "arguments": arguments})
+        except LinkLost as exc:
+            self.mark_down(f"connection lost during a call: {exc}")
+            raise ReplicaDown(describe(exc)) from exc
+        except LineTooLong as exc:
+            raise MalformedAnswer(f"malformed answer from upstream ({self.label}): {exc}") from exc
+        result = call_result(answer, self.label)
+        self._output_schemas.check(name, result, self.label)
+        return result
 
     # --- health ------------------------------------------------------------------------
 

@@ -28,8 +28,9 @@ from mcp import types
 
 from ..pool.registry import ToolTimeout, ToolUnavailable
 from .config import ServerConfig
+from .passthrough import MalformedAnswer
 from .records import ServerState, ServerStatus, UpstreamTool
-from .replica import MalformedAnswer, Replica, ReplicaDown
+from .replica import Replica, ReplicaDown
 
 logger = logging.getLogger("endpoints.upstreams")
 

@@ -1,9 +1,11 @@
 """Open an `mcp` ClientSession to one replica, over stdio, SSE or streamable HTTP.
 
 `open_session` is an async context manager yielding a `Link`: the initialized
-session, the child's pid (stdio, when it can be found) and an event set when
-the transport's read side ends (child exited, HTTP stream gone), so the
-supervisor notices a dead replica even when no call is in flight.
+session, the child's pid (stdio) and an event set when the transport's read
+side ends (child exited, HTTP stream gone), so the supervisor notices a dead
+replica even when no call is in flight. A stdio child runs on the hub's own
+line link (lines.py): the session shares it, and `Link.lines` is the raw path
+the lean `tools/call` takes.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from typing import Any
 
 from mcp import ClientSession
 from mcp.client.sse import sse_client
-from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from xiaozhi_hub.masking import mask_text, mask_url
 
 from .config import ReplicaConfig
+from .lines import StdioLines, open_stdio_lines
 
 logger = logging.getLogger("endpoints.upstreams")
 
@@ -47,6 +49,7 @@ class Link:
     session: ClientSession
     pid: int | None = None
     lost: asyncio.Event = field(default_factory=asyncio.Event)
+    lines: StdioLines | None = None  # stdio: the raw line link the lean calls use
 
 
 class _WatchedStream:
@@ -96,25 +99,24 @@ async def open_session(
     """Connect, initialize, and yield the Link; closing stops the child / HTTP session."""
     async with contextlib.AsyncExitStack() as stack:
         pid: int | None = None
+        lines: StdioLines | None = None
         if transport == "stdio":
-            errlog, reader = _stderr_pipe(label or replica_label(transport, replica))
+            label = label or replica_label(transport, replica)
+            errlog, reader = _stderr_pipe(label)
             stack.push_async_callback(reader.stop)
-            params = StdioServerParameters(
-                command=replica.command,
-                args=list(replica.args),
-                env=dict(replica.env) or None,
-                cwd=replica.cwd,
-            )
             try:
-                streams = await stack.enter_async_context(stdio_client(params, errlog=errlog))
+                lines = await stack.enter_async_context(
+                    open_stdio_lines(replica, errlog=errlog, label=label)
+                )
             except FileNotFoundError as exc:
                 raise ReplicaStartError(f"command not found: {replica.command}") from exc
             except PermissionError as exc:
                 raise ReplicaStartError(f"command not executable: {replica.command}") from exc
             finally:
                 errlog.close()  # the child holds its own copy; EOF comes when it exits
-            pid = _child_with_stderr(reader.inode)
+            pid = lines.pid
             reader.start()
+            streams = (lines.session_read, lines.session_write)
         elif transport == "streamable-http":
             client = create_mcp_http_client(headers=dict(replica.headers) or None)
             await stack.enter_async_context(client)
@@ -128,13 +130,13 @@ async def open_session(
         else:
             raise ReplicaStartError(f"unknown transport {transport!r}")
         read_stream, write_stream = streams[0], streams[1]
-        lost = asyncio.Event()
+        lost = lines.lost if lines is not None else asyncio.Event()
         session = ClientSession(
             _WatchedStream(read_stream, lost), write_stream, message_handler=message_handler
         )
         await stack.enter_async_context(session)
         await session.initialize()
-        yield Link(session=session, pid=pid, lost=lost)
+        yield Link(session=session, pid=pid, lost=lost, lines=lines)
 
 
 # --- stdio stderr capture -----------------------------------------------------------------
@@ -143,9 +145,8 @@ async def open_session(
 class _StderrReader:
     """Reads the child's stderr pipe and logs it line by line, masked."""
 
-    def __init__(self, read_fd: int, inode: int, label: str) -> None:
+    def __init__(self, read_fd: int, label: str) -> None:
         self._fd = read_fd
-        self.inode = inode
         self._label = label
         self._task: asyncio.Task | None = None
 
@@ -187,26 +188,4 @@ class _StderrReader:
 
 def _stderr_pipe(label: str) -> tuple[Any, _StderrReader]:
     read_fd, write_fd = os.pipe()
-    inode = os.fstat(write_fd).st_ino
-    return os.fdopen(write_fd, "w"), _StderrReader(read_fd, inode, label)
-
-
-def _child_with_stderr(inode: int) -> int | None:
-    """The pid of our child whose stderr is the pipe `inode` (Linux /proc), else None."""
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return None
-    for task in tasks:
-        try:
-            with open(f"/proc/self/task/{task}/children") as handle:
-                children = handle.read().split()
-        except OSError:
-            continue
-        for child in children:
-            try:
-                if os.stat(f"/proc/{child}/fd/2").st_ino == inode:
-                    return int(child)
-            except OSError:
-                continue
-    return None
+    return os.fdopen(write_fd, "w"), _StderrReader(read_fd, label)

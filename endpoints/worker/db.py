@@ -1,4 +1,8 @@
-"""The worker's database thread: all ORM work of the pool runs here, never on the event loop."""
+"""The worker's database threads: all ORM work of the pool runs on one, never on the event loop.
+
+Each thread has its own Django connection (connections are per thread), so a
+worker with two (status and the rest; leases) never has one wait for the other.
+"""
 
 from __future__ import annotations
 
@@ -35,10 +39,8 @@ def _in_db_thread(fn: Callable, kwargs: dict) -> Any:
 class DbThread:
     """One thread, so one DB connection, checked and renewed periodically."""
 
-    def __init__(self) -> None:
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="endpoint-pool-db"
-        )
+    def __init__(self, name: str = "endpoint-pool-db") -> None:
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
 
     async def call(self, fn: Callable, /, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()

@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from endpoints.pool.status import STATES, EndpointStatus
+from endpoints.upstreams.custom.config import CustomCallRecord
 from endpoints.upstreams.records import CallRecord, ServerStatus
 from xiaozhi_hub.metrics.process import PerProcess
 
@@ -34,6 +35,7 @@ ENDPOINT_LABELS = ("endpoint", "endpoint_id")
 RTT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CALL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 BUILTIN_SERVER = "hub"  # hub__status / hub__echo (HUB_BUILTIN_TOOLS)
+CUSTOM_SERVER = "custom"  # the custom tools (endpoints/upstreams/custom/)
 UNKNOWN = "unknown"  # a tool name no server has: one series, whatever the peer sent
 
 
@@ -128,6 +130,8 @@ class WorkerMetrics:
         if record.server_id is not None:
             server = self._server_names.get(record.server_id, f"server-{record.server_id}")
             tool = record.tool
+        elif isinstance(record, CustomCallRecord):  # a tool the hub defines itself
+            server, tool = CUSTOM_SERVER, record.tool
         elif record.outcome != "not_found":  # routed nowhere yet answered: a built-in tool
             server, tool = BUILTIN_SERVER, record.tool
         else:

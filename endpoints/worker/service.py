@@ -3,10 +3,15 @@
 Its loops:
 
 - lease loop: every TTL/3 renew leases, give back the excess of the fair share
-  and claim free endpoints (endpoints/lease.py); every
-  HUB_POOL_RECONCILE_INTERVAL seconds, and at once on a `reload` control
-  message, build the configs of the rows it holds and `apply()` them to the
-  pool (and the upstream MCP servers) when they differ from what runs;
+  and claim free endpoints (endpoints/lease.py); a worker in Redis mode
+  (several workers possible) first waits for workers starting with it to
+  register (lease.py, "Start-up"); every HUB_POOL_RECONCILE_INTERVAL seconds,
+  and at once on a `reload` control message, build the configs of the rows it
+  holds and `apply()` them to the pool when they differ from what runs. All its
+  database work runs on a thread and connection of its own, and no step of it
+  runs past the lease deadline, so a slow status write never delays a renewal
+  nor keeps connections open past their lease;
+- upstream loop: the same for the upstream MCP servers and custom tools;
 - writer loop: endpoint status (status.py), the tool-call log
   (upstream_reports.py) and the health history (history.py) to the database;
 - control subscriber (Redis mode): handlers.py.
@@ -18,6 +23,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
@@ -26,6 +32,7 @@ from endpoints.lease import lease_release, lease_round, worker_forget, worker_id
 from endpoints.pool.config import EndpointConfig, PeerLimits
 from endpoints.pool.pool import EndpointPool
 from endpoints.pool.registry import BuiltinToolRegistry
+from endpoints.selectors.custom_tool import custom_tool_configs
 from endpoints.selectors.endpoint import pool_configs_for
 from endpoints.selectors.mcp_server import upstream_configs
 from endpoints.upstreams.config import ServerConfig, ToolKey, ToolSettings
@@ -42,7 +49,11 @@ from .upstream_reports import UpstreamReports
 
 logger = logging.getLogger(__name__)
 
-COUNTER_FLUSH_INTERVAL = 1.0  # counters and the call log reach the DB at most once a second
+CALL_LOG_FLUSH_INTERVAL = 1.0  # the tool-call log reaches the DB at most once a second
+# Endpoint counters (round trips, request counts; state changes go at once): each
+# flush costs a few statements whatever the number of endpoints, and an endpoint's
+# counters change about once per health ping (30 s by default).
+STATUS_COUNTERS_INTERVAL = 5.0
 RENEWAL_RETRY = 1.0  # seconds before a failed (or still waiting) lease renewal is retried
 
 
@@ -75,13 +86,19 @@ class PoolWorkerService:
         owner: str | None = None,
         ttl: float | None = None,
         reconcile_interval: float | None = None,
+        settle: float | None = None,
     ) -> None:
         self.owner = owner or worker_identity()
         self.ttl = float(ttl or settings.HUB_POOL_LEASE_TTL)
         self.reconcile_interval = float(reconcile_interval or settings.HUB_POOL_RECONCILE_INTERVAL)
+        # One process (no Redis) is the only worker there can be: nobody to wait for.
+        if settle is None and control.uses_redis():
+            settle = float(getattr(settings, "HUB_POOL_SETTLE", self.ttl / 3))
+        self.settle = settle or 0.0  # until the first claim; then 0 (lease.py, "Start-up")
         self.pool: EndpointPool | None = None
         self.upstreams: UpstreamManager | None = None
-        self.db = DbThread()
+        self.db = DbThread()  # status, logs, configs
+        self.lease_db = DbThread("endpoint-pool-leases")  # leases only: never queued behind a flush
         self.metrics = worker_metrics(self)  # Prometheus (HUB_METRICS_ENABLED)
         self.history = (
             HistoryRecorder(db=self.db, owner=self.owner) if settings.HUB_HISTORY_ENABLED else None
@@ -92,6 +109,7 @@ class PoolWorkerService:
         self.reports = UpstreamReports(db=self.db, metrics=self.metrics)
         self.handlers = ControlHandlers(self)
         self._wake = asyncio.Event()
+        self._wake_upstreams = asyncio.Event()
         self._held: set[int] = set()
         self._running_configs: list[EndpointConfig] | None = None
         self._strategy: str | None = None
@@ -128,6 +146,7 @@ class PoolWorkerService:
         )
         tasks = [
             asyncio.create_task(self._lease_loop(), name="endpoint-pool-leases"),
+            asyncio.create_task(self._upstream_loop(), name="endpoint-pool-upstreams"),
             asyncio.create_task(self._writer_loop(), name="endpoint-pool-status"),
         ]
         if control.uses_redis():
@@ -156,16 +175,18 @@ class PoolWorkerService:
             await self.reports.flush_calls()
             if self.history is not None:
                 await self.history.close()
-            await self.db.call(worker_forget, name=self.owner)
+            await self.lease_db.call(worker_forget, name=self.owner)
             logger.info("endpoint pool worker %s stopped; leases released", self.owner)
         except Exception:
             logger.exception("endpoint pool worker %s did not stop cleanly", self.owner)
         finally:
             self.db.shutdown()
+            self.lease_db.shutdown()
 
     def wake(self) -> None:
         """Re-read leases and rows now (a `reload`, or control messages possibly missed)."""
         self._wake.set()
+        self._wake_upstreams.set()
 
     # --- one-process mode: the control bus hands messages over directly ----------
     def submit(self, message: dict) -> None:
@@ -194,15 +215,37 @@ class PoolWorkerService:
                 # soon, so stop connecting before that can happen.
                 logger.warning("endpoint leases could not be renewed; closing their connections")
                 self._held = set()
-            try:
-                await self._reconcile()
-            except Exception:
-                logger.exception("endpoint pool reconcile failed")
+            await self._before_deadline(self._reconcile, "endpoint pool reconcile failed")
+            await self._sleep_until_due()
+
+    async def _upstream_loop(self) -> None:
+        """The MCP servers' reconcile, in a loop of its own: it reads on the status
+        thread, which a big flush may keep busy, and the lease loop must not wait."""
+        while True:
             try:
                 await self._reconcile_upstreams()
             except Exception:
                 logger.exception("MCP server reconcile failed")
-            await self._sleep_until_due()
+            if await _wait_for_event(self._wake_upstreams, timeout=self.reconcile_interval):
+                self._wake_upstreams.clear()
+
+    async def _before_deadline(self, step: Callable[[], Awaitable[None]], failed: str) -> None:
+        """One step of the lease loop, never past the lease deadline: a database that
+        hangs (a lock wait, a dead TCP path) must not keep this loop, and so the
+        connections, past the point where another worker may claim the endpoints."""
+        left = max(0.0, self._lease_deadline - time.monotonic()) if self._held else None
+        try:
+            async with asyncio.timeout(left):
+                await step()
+        except TimeoutError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # a stop that met the deadline: stop
+                raise asyncio.CancelledError from None
+            logger.warning("the lease deadline came first; closing the endpoints' connections")
+            self._held = set()
+            await self._before_deadline(self._reconcile, failed)  # nothing held: closes all
+        except Exception:
+            logger.exception(failed)
 
     async def _sleep_until_due(self) -> None:
         """Until the next renewal or reconcile, and never past the lease deadline (so a
@@ -222,7 +265,7 @@ class PoolWorkerService:
         if self._renewal is None:
             started = time.monotonic()
             self._renewal = asyncio.ensure_future(
-                self.db.call(lease_round, owner=self.owner, ttl=self.ttl)
+                self.lease_db.call(lease_round, owner=self.owner, ttl=self.ttl, settle=self.settle)
             )
             self._renewal_started = started
         budget = max(0.0, self._lease_deadline - time.monotonic()) if self._held else None
@@ -244,6 +287,10 @@ class PoolWorkerService:
         # The lease was written at about `started` + TTL; keep a margin of TTL/6.
         self._lease_deadline = started + self.ttl * 5 / 6
         self._renew_due = started + self.ttl / 3
+        if result.settling:  # look again soon: the others may have registered by then
+            self._renew_due = started + min(self.ttl / 3, RENEWAL_RETRY)
+        else:
+            self.settle = 0.0
         if result.claimed:
             logger.info(
                 "worker %s claimed endpoints %s (share %d of %d workers)",
@@ -255,8 +302,8 @@ class PoolWorkerService:
 
     async def _reconcile(self) -> None:
         held = sorted(self._held)
-        if held:
-            configs, strategy = await self.db.call(
+        if held:  # on the lease thread: never queued behind a status flush
+            configs, strategy = await self.lease_db.call(
                 pool_configs_for, owner=self.owner, endpoint_ids=held
             )
         else:  # nothing held (or leases lost): close everything, even with the DB down
@@ -270,11 +317,15 @@ class PoolWorkerService:
         if self._pending_release:
             release, self._pending_release = self._pending_release, []
             release = [pk for pk in release if pk not in self._held]
-            await self.status.flush(counters=True)
-            await self.db.call(lease_release, owner=self.owner, endpoint_ids=release)
+            # Their connections are closed (apply above). Their last status is not
+            # waited for: once given back, the new holder's reports count.
+            await self.lease_db.call(lease_release, owner=self.owner, endpoint_ids=release)
             logger.info("worker %s gave back endpoints %s", self.owner, release)
 
     async def _reconcile_upstreams(self) -> None:
+        # Custom tools first: the first tools/list after apply() has them too. The
+        # manager compares them itself and re-lists only on a change.
+        await self.upstreams.set_custom_tools(await self.db.call(custom_tool_configs))
         servers, tool_settings = await self.db.call(upstream_configs)
         if servers != self._running_servers:
             await self.upstreams.apply(servers)
@@ -293,14 +344,16 @@ class PoolWorkerService:
 
     # --- writing what the runtimes report -------------------------------------------
     async def _writer_loop(self) -> None:
-        last_counters = 0.0
+        last_calls = last_counters = 0.0
         while True:
-            await _wait_for_event(self.status.changed, timeout=COUNTER_FLUSH_INTERVAL)
+            await _wait_for_event(self.status.changed, timeout=CALL_LOG_FLUSH_INTERVAL)
             self.status.changed.clear()
-            counters = time.monotonic() - last_counters >= COUNTER_FLUSH_INTERVAL
+            if time.monotonic() - last_calls >= CALL_LOG_FLUSH_INTERVAL:
+                last_calls = time.monotonic()
+                await self.reports.flush_calls()
+            counters = time.monotonic() - last_counters >= STATUS_COUNTERS_INTERVAL
             if counters:
                 last_counters = time.monotonic()
-                await self.reports.flush_calls()
             await self.status.flush(counters=counters)
             if self.history is not None:
                 await self.history.flush(

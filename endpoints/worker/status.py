@@ -1,8 +1,10 @@
 """Endpoint status from the pool to the database and the console.
 
 A change of state is written (with an event) and broadcast at once; counter
-updates (RTT, request counts) are kept per endpoint and written at most once
-a second, so a busy pool does not turn every ping into a query.
+updates (RTT, request counts) are kept per endpoint and written every few
+seconds (service.py, STATUS_COUNTERS_INTERVAL), so a busy pool does not turn
+every ping into a query. Each flush is a few statements for all its endpoints
+(endpoints/services/endpoint_status.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """What the upstream runtime reports, stored: listed tools, server status, the call log.
 
 Every worker runs every enabled server, since any endpoint it holds may call
-any tool; each stores what its own runtime sees.
+any tool; each stores what its own runtime sees. Calls of custom tools
+(`CustomCallRecord`) go to their own rows (ToolCall.custom_tool) and counters;
+past the sampling rate they are counted on the tool but get no log row.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from endpoints.services.custom_tool import custom_tool_calls_record
 from endpoints.services.mcp_server_status import mcp_server_status_store, tool_catalog_store
 from endpoints.services.tool_call_log import SampledCalls, tool_calls_prune, tool_calls_record
+from endpoints.upstreams.custom.config import CustomCallRecord
 from endpoints.upstreams.records import CallRecord, ServerStatus, UpstreamTool
 
 from .db import DbThread
@@ -69,6 +73,14 @@ class CallLogWriter:
     def write(self, *, records: list[CallRecord]) -> None:
         if not records:
             return
+        custom = [record for record in records if isinstance(record, CustomCallRecord)]
+        records = [record for record in records if not isinstance(record, CustomCallRecord)]
+        if custom:
+            kept = [self._keep(record) for record in custom]
+            custom_tool_calls_record(
+                records=[r for r, keep in zip(custom, kept, strict=True) if keep],
+                counted=[r for r, keep in zip(custom, kept, strict=True) if not keep],
+            )
         logged = [record for record in records if self._keep(record)]
         current = [m.sample for m in self._minutes.values() if m.sample is not None]
         tool_calls_record(records=logged, sampled=[*self._closed, *current])
@@ -81,7 +93,8 @@ class CallLogWriter:
 
     def _keep(self, record: CallRecord) -> bool:
         """True: log the call as a row; False: it was counted into its minute's sampled row."""
-        tool = record.tool if record.server_id is not None else None
+        custom = isinstance(record, CustomCallRecord)
+        tool = record.tool if record.server_id is not None or custom else None
         key = (record.endpoint_id, tool, record.outcome)
         at = record.started_at
         minute = self._minutes.get(key)
@@ -92,6 +105,8 @@ class CallLogWriter:
         if minute.logged < self.rate:
             minute.logged += 1
             return True
+        if custom:  # counted on its tool by the caller, no sampled row
+            return False
         if minute.sample is None:
             minute.sample = SampledCalls.starting_with(record)
         minute.sample.add(record)

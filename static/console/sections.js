@@ -76,8 +76,11 @@ export function endpointCard(endpoint, { onReconnect, onCheck }) {
       {},
       el("strong", {}, endpoint.name || `#${endpoint.id}`),
       el("span", { class: "badge", dataset: { state: endpoint.state } }, endpoint.enabled === false ? t("disabled") : stateLabel(endpoint.state)),
+      endpoint.peerProfile === "relay" ? el("span", { class: "badge peer-profile" }, t("self-hosted relay")) : null,
     ),
     el("div", { class: "mono muted url" }, endpoint.url || ""),
+    // A relay is connected but idle until a device starts talking: not an error.
+    endpoint.waitingForDevice ? el("p", { class: "muted waiting" }, t("connected, waiting for a device to talk")) : null,
     el(
       "div",
       { class: "stats" },

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from endpoints.models import Endpoint, McpServer, Tool
+from endpoints.models import CustomTool, Endpoint, McpServer, Platform, Tool
 from tests.access.identities import IDENTITIES, make_user
 from tests.console.helpers import REPORT_SECRET, ingest
 from xiaozhi_hub.console.routing import websocket_urlpatterns
@@ -74,6 +74,16 @@ route                                                  method  body             
 /api/tools/calls                                       GET     -                   401    403    200    200      200    200
 /api/tools/<int:tool_id>                               GET     -                   401    403    200    200      200    200
 /api/tools/<int:tool_id>                               PATCH   {}                  401    403    403    200      200    200
+/api/custom-tools                                      GET     -                   401    403    200    200      200    200
+/api/custom-tools                                      POST    {}                  401    403    403    403      400    400
+/api/custom-tools/<int:custom_tool_id>                 GET     -                   401    403    200    200      200    200
+/api/custom-tools/<int:custom_tool_id>                 PATCH   {}                  401    403    403    403      200    200
+/api/custom-tools/<int:custom_tool_id>                 DELETE  -                   401    403    403    403      204    204
+/api/platforms                                         GET     -                   401    403    200    200      200    200
+/api/platforms                                         POST    {}                  401    403    403    403      400    400
+/api/platforms/<int:platform_id>                       GET     -                   401    403    200    200      200    200
+/api/platforms/<int:platform_id>                       PATCH   {}                  401    403    403    403      200    200
+/api/platforms/<int:platform_id>                       DELETE  -                   401    403    403    403      204    204
 /api/v2/devices                                        GET     -                   401    403    200    200      200    200
 /api/v2/messages                                       GET     -                   401    403    200    200      200    200
 /api/v2/messages/export                                GET     -                   401    403    200    200      200    200
@@ -112,6 +122,9 @@ route                                                  method  body             
 /admin/endpoints/mcpserver/<server_id>/change/         GET     -                   login  403    200    200      200    200
 /admin/endpoints/tool/                                 GET     -                   login  403    200    200      200    200
 /admin/endpoints/tool/<tool_id>/try/                   POST    -                   login  403    403    200      200    200
+/admin/endpoints/customtool/add/                       GET     -                   login  403    403    403      200    200
+/admin/endpoints/customtool/<custom_tool_id>/change/   GET     -                   login  403    200    200      200    200
+/admin/endpoints/platform/<platform_id>/change/        GET     -                   login  403    200    200      200    200
 /admin/chathistory/chatmessage/                        GET     -                   login  403    200    200      200    200
 /admin/alerts/alert/                                   GET     -                   login  403    200    200      200    200
 /admin/alerts/alertrule/add/                           GET     -                   login  403    403    403      200    200
@@ -217,11 +230,19 @@ def world(settings):
         name="amap", transport="sse", url="https://mcp.example/sse?key=MatrixSecretKey"
     )
     tool = Tool.objects.create(server=server, upstream_name="search", exposed_name="amap__search")
+    custom_tool = CustomTool.objects.create(
+        name="weather",
+        kind="http",
+        handler={"type": "http", "url": "https://api.example/w", "headers": {"K": "MatrixKey"}},
+    )
+    platform = Platform.objects.create(name="coze", settings={"token": "MatrixCozeToken"})
     device = Device.objects.get()
     return {
         "endpoint_id": endpoint.pk,
         "server_id": server.pk,
         "tool_id": tool.pk,
+        "custom_tool_id": custom_tool.pk,
+        "platform_id": platform.pk,
         "pk": device.pk,
         "session_pk": ChatSession.objects.get(session_id=SESSION).pk,
         "device_id": MAC,

@@ -99,6 +99,29 @@ def world(api, validated, settings):
         arguments='{"q": "coffee"}', result="3 places",
     )  # fmt: skip
     ToolCall.objects.create(tool="nope__x", duration_ms=1, outcome="not_found", error="unknown")
+    custom_tool = validated(
+        api,
+        "POST",
+        "/api/custom-tools",
+        body={
+            "name": "weather",
+            "inputSchema": {"type": "object", "properties": {}},
+            "handler": {
+                "type": "http",
+                "url": f"https://api.example/w?key={SERVER_SECRET}",
+                "auth": {"type": "bearer", "token": SERVER_SECRET},
+            },
+        },
+    ).json()
+    platform = validated(
+        api,
+        "POST",
+        "/api/platforms",
+        body={
+            "name": "coze",
+            "settings": {"token": SERVER_SECRET, "baseUrl": "https://api.coze.cn"},
+        },
+    ).json()
 
     from chathistory.models import ChatSession, Device
 
@@ -107,6 +130,8 @@ def world(api, validated, settings):
         "endpoint_id": endpoint["id"],
         "server_id": server["id"],
         "tool_id": tool["id"],
+        "custom_tool_id": custom_tool["id"],
+        "platform_id": platform["id"],
         "id": device.pk,  # drf-spectacular names a route's `pk` `id`
         "session_pk": ChatSession.objects.get(session_id=SESSION).pk,
         "device_id": MAC,

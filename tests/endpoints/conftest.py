@@ -126,6 +126,9 @@ def start_worker(peer_thread):
     running = []
 
     def start(**options) -> PoolWorkerService:
+        # One worker per test: no other worker to wait for (tests/endpoints/test_lease.py
+        # covers the start-up settle).
+        options.setdefault("settle", 0.0)
         service = PoolWorkerService(**options)
 
         async def run() -> asyncio.Task:

@@ -4,18 +4,13 @@ import io
 import json
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from endpoints.models import Endpoint, PoolOptions
+from tests.endpoints.command_output import run, section
 from tests.endpoints.conftest import SECRET_MARK, secret_url
 
 pytestmark = pytest.mark.django_db
-
-
-def run(*args) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
 
 
 def test_add_list_update_status_remove(monkeypatch):
@@ -94,8 +89,10 @@ def test_import_creates_endpoints_skips_placeholders_and_sets_options(tmp_path):
     path = write_config(tmp_path, config)
     out, err = run("import_xiaozhi_config", path)
     assert "created 2: agent-101, agent-102" in out
-    assert "mcpEndpoint[1]: skipped, it is still the template placeholder" in err
-    assert "MCP servers created 1: calculator" in out
+    assert "warning: mcpEndpoint[1]: skipped, it is still the template placeholder" in section(
+        out, "mcpEndpoint"
+    )
+    assert "imported: created 1: calculator" in section(out, "mcpServers")
     assert "connection options updated:" in out and SECRET_MARK not in out + err
     options = PoolOptions.load()
     assert (options.health_check_interval, options.max_reconnect_attempts) == (20.0, 5)
@@ -131,8 +128,8 @@ def test_import_accepts_a_single_string(tmp_path):
           "connectionOptions": {"reconnectInterval": 60000, "maxReconnectDelay": 1000}},
          "connectionOptions.maxReconnectDelay: must be at least the reconnect interval"),
         ([1, 2], "(top level): must be a JSON object"),
-        ('{"mcpEndpoint": [\n  "ws://a/?token=SeCrEtToKeN",\n]}',
-         "line 3 column 1: not valid JSON"),
+        ('{"mcpEndpoint": [\n  "ws://a/?token=SeCrEtToKeN"\n  "ws://b/"]}',
+         "line 3 column 3: not valid JSON5 (unexpected character)"),
     ],
 )  # fmt: skip
 def test_a_bad_file_names_the_json_path_and_imports_nothing(tmp_path, data, message):

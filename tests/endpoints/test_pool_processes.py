@@ -21,11 +21,10 @@ from endpoints.models import Endpoint
 from tests.endpoints.conftest import SECRET_MARK, secret_token, wait_until
 from tests.services import (
     REDIS_URL,
-    bin_path,
+    celery_worker,
     hub_database_url,
     hub_env,
     run_in_hub,
-    start,
     start_listening,
     stop,
 )
@@ -175,23 +174,7 @@ def test_two_celery_workers_share_endpoints_never_both_connect_and_take_over_a_d
     async_to_sync(layer.group_add)(group_name(HEALTH), health_channel)
 
     workers = {
-        name: start(
-            [
-                bin_path("celery"),
-                "-A",
-                "xiaozhi_hub",
-                "worker",
-                "--loglevel",
-                "info",
-                "--concurrency",
-                "1",
-                "-n",
-                f"{name}@%h",
-            ],
-            env,
-            process_log_dir / f"{name}.log",
-        )  # fmt: skip
-        for name in ("w1", "w2")
+        name: celery_worker(name, env, process_log_dir / f"{name}.log") for name in ("w1", "w2")
     }
     try:
         # Every endpoint connected once, and both workers hold some (fair share).

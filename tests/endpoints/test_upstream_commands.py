@@ -1,25 +1,19 @@
 """MCP server/tool commands, and xiaozhi.config.json import of servers, export, round trip."""
 
-import io
 import json
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from endpoints.models import Endpoint, McpServer, PoolOptions, Tool
+from tests.endpoints.command_output import run, section
 from tests.endpoints.conftest import SECRET_MARK, secret_url
 from tests.endpoints.upstream_helpers import http_server, stdio_server
 
 pytestmark = pytest.mark.django_db
 
 FIXTURE = Path(__file__).parent / "fixtures" / "xiaozhi.config.json"
-
-
-def run(*args) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
 
 
 def real_shaped_config(tmp_path, *, single_endpoint: bool = False) -> Path:
@@ -109,8 +103,12 @@ def test_import_of_a_real_shaped_config(tmp_path):
     path = real_shaped_config(tmp_path)
     out, err = run("import_xiaozhi_config", str(path))
     assert "created 2: agent-101, agent-102" in out
-    assert "mcpEndpoint[0]: skipped, it is still the template placeholder" in err
-    assert "MCP servers created 7" in out and "tool settings applied: 6" in out
+    assert "warning: mcpEndpoint[0]: skipped, it is still the template placeholder" in section(
+        out, "mcpEndpoint"
+    )
+    assert section(out, "mcpServers")[0].startswith("imported: created 7:")
+    assert "imported: tool settings applied: 6" in section(out, "mcpServerConfig")
+    assert section(out, "webUI") == ["ignored: the hub has its own web console (runhub serves it)"]
     assert SECRET_MARK not in out + err
     servers = {s.name: s for s in McpServer.objects.all()}
     assert {n: s.transport for n, s in servers.items()} == {
@@ -133,7 +131,8 @@ def test_import_of_a_real_shaped_config(tmp_path):
 
     # Again: nothing new, nothing changed.
     out, _ = run("import_xiaozhi_config", str(path))
-    assert "MCP servers unchanged 7" in out and "unchanged 2" in out
+    assert section(out, "mcpServers")[0].startswith("imported: unchanged 7:")
+    assert "imported: unchanged 2: agent-101, agent-102" in section(out, "mcpEndpoint")
     assert McpServer.objects.count() == 7 and Tool.objects.count() == 6
 
 
@@ -228,5 +227,6 @@ def test_export_with_and_without_secrets_and_the_round_trip(tmp_path):
     masked_path = tmp_path / "masked.json"
     masked_path.write_text(masked_out, encoding="utf-8")
     out, err = run("import_xiaozhi_config", str(masked_path))
-    assert snapshot() == before and "MCP servers unchanged 7" in out
+    assert snapshot() == before
+    assert section(out, "mcpServers")[0].startswith("imported: unchanged 7:")
     assert SECRET_MARK not in out + err

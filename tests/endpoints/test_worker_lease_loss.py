@@ -1,10 +1,12 @@
 """A pool worker that cannot renew its endpoint leases closes its connections before
 the lease can run out (docs/endpoint-pool.md, "Ownership"), made to fail for real on
 MariaDB from another connection: the table the lease round writes first is renamed
-away (every renewal errors) or locked (every renewal hangs), then put back."""
+away (every renewal errors) or locked (every renewal hangs), then put back. And the
+other way round: a status thread kept busy does not hold the renewals up."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +16,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from endpoints.models import Endpoint, PoolWorker
+from endpoints.models import Endpoint, EndpointLiveStatus, PoolWorker
 from tests.endpoints.conftest import open_to, secret_token, wait_until
 
 pytestmark = [
@@ -112,3 +114,37 @@ def test_a_worker_that_cannot_renew_closes_its_connections_before_the_lease_runs
     # Renewals work again: the worker holds the endpoint and dials it once more.
     wait_until(lambda: open_to(peer, token), timeout=TTL, message="never reconnected")
     assert peer.most[token] == 1  # never two connections at once
+
+
+def stall(*, seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def test_a_busy_status_thread_does_not_hold_up_the_lease_renewals(peer_thread, worker):
+    peer = peer_thread.peer()
+    token = secret_token("status-busy")
+    endpoint = Endpoint.objects.create(name="held", url=peer.url(token))
+    wait_until(lambda: open_to(peer, token), timeout=15, message="never connected")
+
+    # The worker's status thread is busy for 1.5 TTL (as with a huge flush): status,
+    # history and the MCP servers' reads queue behind it. The lease thread does not.
+    before = Endpoint.objects.get(pk=endpoint.pk).lease_expires_at
+    busy = asyncio.run_coroutine_threadsafe(
+        worker.db.call(stall, seconds=TTL * 1.5), peer_thread.loop
+    )
+    # A state change makes the worker want to write: the peer drops, the worker redials.
+    (connection,) = open_to(peer, token)
+    peer_thread.run(connection.close())
+    wait_until(lambda: open_to(peer, token), timeout=10, message="never redialled")
+    busy.result(timeout=TTL * 2)
+    row = Endpoint.objects.get(pk=endpoint.pk)
+    assert row.owner == worker.owner
+    assert row.lease_expires_at > before + timedelta(seconds=TTL), "not renewed meanwhile"
+    assert len(open_to(peer, token)) == 1, "the connection was closed for lack of a renewal"
+    assert len([c for c in peer.connections if token in c.path]) == 2  # the redial only
+    wait_until(
+        lambda: EndpointLiveStatus.objects.filter(endpoint=endpoint, connected=True).exists(),
+        timeout=10,
+        message="the status never reached the database",
+    )
+    assert peer.most[token] == 1

@@ -27,11 +27,10 @@ from tests.endpoints.test_pool_processes import CREATE_TOKEN, Api, connected
 from tests.metrics.scrape import TOKEN, parse, scrape_client, scrape_http, values, workers
 from tests.services import (
     REDIS_URL,
-    bin_path,
+    celery_worker,
     hub_database_url,
     hub_env,
     run_in_hub,
-    start,
     start_listening,
     stop,
 )
@@ -45,11 +44,6 @@ REPORT_SECRET = "metrics-test-report-secret"
 def label(process: subprocess.Popen) -> str:
     """The `worker` label of a process's numbers: host and pid."""
     return f"{socket.gethostname()}:{process.pid}"
-
-
-def celery_worker(name: str, env: dict, log) -> subprocess.Popen:
-    command = [bin_path("celery"), "-A", "xiaozhi_hub", "worker", "--loglevel", "info"]
-    return start([*command, "--concurrency", "1", "-n", f"{name}@%h"], env, log)
 
 
 def call_tools(peer_thread, peer, token: str) -> None:

@@ -134,7 +134,7 @@ def test_an_endpoint_is_found_by_its_url_before_and_after_a_rotation(db, keys):
 
     # The config import matches by URL: the same URL is "unchanged", not a second endpoint.
     report = config_import(parsed=parse_config({"mcpEndpoint": [ENDPOINT_URL]}))
-    assert report["unchanged"] == ["agent"] and report["created"] == []
+    assert report.lines("mcpEndpoint") == ["unchanged 1: agent"]
     assert Endpoint.objects.count() == 2
 
 

@@ -17,12 +17,14 @@ ADMINISTRATORS = "Hub administrators"
 
 # The apps' models, as "app_label.model_name" (their default add/change/delete/view).
 ENDPOINT_MODELS = (
+    "endpoints.customtool",  # custom tools (endpoints/migrations/0007)
     "endpoints.endpoint",
     "endpoints.endpointevent",
     "endpoints.endpointhealthbucket",  # health history (endpoints/migrations/0005)
     "endpoints.endpointlivestatus",
     "endpoints.mcpserver",
     "endpoints.mcpserverhealthbucket",  # health history (endpoints/migrations/0005)
+    "endpoints.platform",  # their platforms' credentials (endpoints/migrations/0007)
     "endpoints.pooloptions",
     "endpoints.poolworker",
     "endpoints.tool",

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from endpoints.models import Endpoint
 from endpoints.options import CONNECTION_OPTIONS
+from endpoints.pool.config import PEER_PROFILES
 
 # --health-check-interval etc.; durations in seconds on the command line.
 OPTION_FLAGS = {spec.field: "--" + spec.field.replace("_", "-") for spec in CONNECTION_OPTIONS}
@@ -36,12 +37,27 @@ def add_option_arguments(parser: ArgumentParser) -> None:
             )
 
 
+def add_profile_argument(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--peer-profile",
+        choices=PEER_PROFILES,
+        help=(
+            "auto (default): a URL with /mcp_endpoint/mcp/ is a self-hosted relay, any other "
+            "a broker; broker: xiaozhi.me; relay: self-hosted mcp-endpoint-server"
+        ),
+    )
+
+
 def option_values(options: dict) -> dict:
-    return {
+    """The model fields the option flags (and --peer-profile) set."""
+    values = {
         spec.field: options[spec.field]
         for spec in CONNECTION_OPTIONS
         if options.get(spec.field) is not None
     }
+    if options.get("peer_profile") is not None:
+        values["peer_profile"] = options["peer_profile"]
+    return values
 
 
 def read_url(value: str) -> str:

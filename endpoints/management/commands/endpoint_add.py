@@ -5,7 +5,13 @@ from django.utils.translation import gettext as _
 from endpoints.services.endpoint import endpoint_create
 from xiaozhi_hub.terminal_language import in_terminal_language
 
-from ._endpoint_args import add_option_arguments, option_values, read_url, validation_error
+from ._endpoint_args import (
+    add_option_arguments,
+    add_profile_argument,
+    option_values,
+    read_url,
+    validation_error,
+)
 
 
 class Command(BaseCommand):
@@ -21,6 +27,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-health-check", action="store_true", help="do not send health-check pings"
         )
+        add_profile_argument(parser)
         add_option_arguments(parser)
 
     @in_terminal_language

@@ -8,6 +8,7 @@ from xiaozhi_hub.terminal_language import in_terminal_language
 
 from ._endpoint_args import (
     add_option_arguments,
+    add_profile_argument,
     option_values,
     read_url,
     resolve_endpoint,
@@ -28,6 +29,7 @@ class Command(BaseCommand):
         checks = parser.add_mutually_exclusive_group()
         checks.add_argument("--health-check", dest="checks", action="store_true", default=None)
         checks.add_argument("--no-health-check", dest="checks", action="store_false", default=None)
+        add_profile_argument(parser)
         add_option_arguments(parser)
         parser.add_argument(
             "--clear",

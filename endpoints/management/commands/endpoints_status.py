@@ -11,6 +11,13 @@ def _ms(value) -> str:
     return f"{value:.1f}" if value is not None else "-"
 
 
+def _state(connection: dict) -> str:
+    # A relay no device has initialized through yet: up and healthy, not an error.
+    if connection.get("waitingForDevice"):
+        return _("%(state)s (waiting for a device)") % {"state": connection["state"]}
+    return connection["state"]
+
+
 class Command(BaseCommand):
     help = "The live status of every endpoint, as a table."
 
@@ -35,7 +42,8 @@ class Command(BaseCommand):
             [
                 c["id"],
                 c["name"],
-                c["state"],
+                c.get("peerProfile") or "-",
+                _state(c),
                 f"{c['healthScore']:.0f}",
                 _ms(c["rttMs"]),
                 _ms(c["rttP95Ms"]),
@@ -47,6 +55,6 @@ class Command(BaseCommand):
             for c in status["connections"]
         ]
         if rows:
-            header = ["id", "name", "state", "score", "rtt ms", "p95 ms", "fails", "ok/total",
-                      "last error", "token"]  # fmt: skip
+            header = ["id", "name", "peer", "state", "score", "rtt ms", "p95 ms", "fails",
+                      "ok/total", "last error", "token"]  # fmt: skip
             self.stdout.write(table(rows, header))

@@ -2,7 +2,16 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from endpoints.config_file import ConfigFileError, parse_config_file
+from endpoints.config_file import (
+    IGNORED,
+    IMPORTED,
+    MAPPED,
+    WARNING,
+    ConfigFileError,
+    config_search_paths,
+    find_config_file,
+    parse_config_file,
+)
 from endpoints.options import BY_FIELD
 from endpoints.services.config_import import config_import
 from xiaozhi_hub.terminal_language import in_terminal_language
@@ -10,19 +19,31 @@ from xiaozhi_hub.terminal_language import in_terminal_language
 
 class Command(BaseCommand):
     help = (
-        "Import endpoints, connection options, MCP servers (mcpServers) and tool switches "
-        "(mcpServerConfig) from the TypeScript client's xiaozhi.config.json: all of it in "
-        "one transaction, or nothing."
+        "Import xiaozhi-client's configuration (xiaozhi.config.json, .json5 or .jsonc): "
+        "endpoints, connection options, MCP servers and tool switches, ModelScope key, "
+        "platforms and custom tools, all of it in one transaction, or nothing. Prints what "
+        "was imported, mapped and ignored, section by section."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("path", help="path of xiaozhi.config.json")
+        parser.add_argument(
+            "path",
+            nargs="?",
+            help="the file; without it, the one xiaozhi-client would read",
+        )
 
     @in_terminal_language
     def handle(self, *args, path, **options):
+        if path is None:
+            found = find_config_file()
+            if found is None:
+                looked = ", ".join(str(p) for p in config_search_paths())
+                raise CommandError(_("no configuration file found; looked for %(paths)s")
+                                   % {"paths": looked})  # fmt: skip
+            path = str(found)
+            self.stdout.write(_("Reading %(path)s") % {"path": path})
         try:
-            parsed = parse_config_file(path)
-            report = config_import(parsed=parsed)
+            report = config_import(parsed=parse_config_file(path))
         except ConfigFileError as exc:
             raise CommandError(
                 _("%(path)s: %(problem)s; nothing was imported") % {"path": path, "problem": exc}
@@ -38,24 +59,16 @@ class Command(BaseCommand):
                 _("%(path)s: %(problem)s; nothing was imported")
                 % {"path": path, "problem": problems}
             ) from None
-        for warning in report["warnings"]:
-            self.stderr.write(self.style.WARNING(_("warning: %(warning)s") % {"warning": warning}))
-        for label in ("created", "updated", "unchanged"):
-            names = report[label]
-            if names:
-                self.stdout.write(f"{label} {len(names)}: {', '.join(names)}")
-        for label in ("created", "updated", "unchanged"):
-            names = report[f"servers_{label}"]
-            if names:
-                self.stdout.write(f"MCP servers {label} {len(names)}: {', '.join(names)}")
-        if report["tools"]:
-            self.stdout.write(f"tool settings applied: {report['tools']}")
-        if report["options"]:
-            keys = ", ".join(BY_FIELD[f].key for f in report["options"])
-            self.stdout.write(f"connection options updated: {keys}")
-        self.stdout.write(
-            self.style.SUCCESS(
-                _("Imported %(new)s new, %(updated)s updated endpoint(s) from %(path)s.")
-                % {"new": len(report["created"]), "updated": len(report["updated"]), "path": path}
-            )
-        )
+        labels = {
+            IMPORTED: _("imported"),
+            MAPPED: _("mapped"),
+            IGNORED: _("ignored"),
+            WARNING: _("warning"),
+        }
+        order = list(labels)
+        for section, lines in report.ordered():
+            self.stdout.write(self.style.MIGRATE_HEADING(f"{section}:"))
+            for kind, text in sorted(lines, key=lambda line: order.index(line[0])):
+                line = f"  {labels[kind]}: {text}"
+                self.stdout.write(self.style.WARNING(line) if kind == WARNING else line)
+        self.stdout.write(self.style.SUCCESS(_("Imported %(path)s.") % {"path": path}))

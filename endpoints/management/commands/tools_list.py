@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from endpoints.models import McpServer
+from endpoints.selectors.custom_tool import custom_tool_list
 from endpoints.selectors.mcp_server import tool_list
 from xiaozhi_hub.terminal_language import in_terminal_language
 
@@ -16,8 +17,9 @@ def clash_note(tool: dict) -> str:
 
 class Command(BaseCommand):
     help = (
-        "List the aggregated tools with usage. By default only the enabled tools the "
-        "servers currently list; --all shows disabled and no longer listed ones too."
+        "List the aggregated tools with usage, then the custom tools (without --server). By "
+        "default only the enabled tools the servers currently list; --all shows disabled "
+        "and no longer listed ones too."
     )
 
     def add_arguments(self, parser):
@@ -34,6 +36,11 @@ class Command(BaseCommand):
         tools = tool_list(server=server)
         if not all:
             tools = [t for t in tools if t["enabled"] and t["available"]]
+        if not server:  # custom tools: served under their own name, always "available"
+            custom = [t for t in custom_tool_list() if all or t["enabled"]]
+            tools += [
+                {**t, "available": t["kind"] != "function", "shadowedBy": None} for t in custom
+            ]
         if not tools:
             self.stdout.write(_("No tools.") if all else _("No tools. (--all shows every tool)"))
             return
