@@ -112,7 +112,9 @@ async def test_stays_connected_and_healthy_with_no_robot(pool, relay):
     assert status.reconnect_history == [] and status.last_error == ""
     # Liveness came from WebSocket pings: answered, with an RTT, a healthy score.
     assert status.successful_requests >= 10
-    assert status.successful_requests == status.total_requests
+    # every ping answered: none failed, at most the one in flight is not counted yet
+    assert status.consecutive_failures == 0
+    assert status.total_requests - status.successful_requests <= 1
     assert status.rtt_ms is not None and status.health_score >= 90
     # Nothing hub-originated went to the relay (an MCP ping would have been dropped).
     assert relay.dropped == []
