@@ -11,8 +11,14 @@ class ChatHistoryConfig(AppConfig):
         from xiaozhi_hub.health import register_check
 
         from .health import check_sync_schedule
+        from .retention.schedule import ensure_retention_schedule
         from .schedule import ensure_sync_schedule
+        from .source_services import ensure_environment_source
 
         register_check("sync_schedule", check_sync_schedule, required=False)
 
         post_migrate.connect(ensure_sync_schedule, sender=self, dispatch_uid="chat-sync-schedule")
+        post_migrate.connect(ensure_environment_source, sender=self, dispatch_uid="chat-env-source")
+        post_migrate.connect(
+            ensure_retention_schedule, sender=self, dispatch_uid="chat-retention-schedule"
+        )

@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from xiaozhi_hub.broadcast import CHAT, SYNC, abroadcast, broadcast, chat_channel
 
 from .devices import is_mac
+from .models.source import DEFAULT_SOURCE
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -21,6 +22,7 @@ T = TypeVar("T")
 # --- payloads (snake_case keys: the chat and sync families; docs/console.md) ---------
 class ChatMessagePayload(TypedDict):
     id: int
+    source: str  # the key of the Source the message was copied from
     source_id: int | None
     device: str | None  # the device's identifier (chathistory/devices.py)
     device_pk: int | None  # its primary key: what URLs and the chat:<device_pk> channel use
@@ -32,11 +34,13 @@ class ChatMessagePayload(TypedDict):
     tool_name: str | None
     tool_arguments: Any
     created_at: str
+    audio: bool  # a player is offered: GET /api/v2/messages/<id>/audio (docs/audio.md)
 
 
 class ChatUpdatePayload(TypedDict):
     # Sent on "chat" and on "chat:<device_pk>" for each device in the batch (and on the older
     # "chat:<mac>" when the device's identifier is a MAC).
+    source: str  # the device's source: a device is (source, identifier)
     device: str | None
     device_pk: int | None
     messages: list[ChatMessagePayload]
@@ -93,6 +97,8 @@ def message_payload(
     tool_name: str | None,
     tool_arguments: Any,
     created_at: datetime,
+    source: str = DEFAULT_SOURCE,
+    audio: bool = False,
 ) -> ChatMessagePayload:
     """The one builder of a message as consoles, the REST API and exports see it.
 
@@ -102,6 +108,7 @@ def message_payload(
     """
     return ChatMessagePayload(
         id=id,
+        source=source,
         source_id=source_id,
         device=device,
         device_pk=device_pk,
@@ -113,6 +120,7 @@ def message_payload(
         tool_name=tool_name,
         tool_arguments=tool_arguments,
         created_at=created_at.isoformat(timespec="milliseconds"),
+        audio=audio,
     )
 
 
@@ -133,7 +141,9 @@ def send_chat_updates(messages: Iterable[ChatMessagePayload]) -> None:
     for message in chosen:
         by_device[message["device_pk"]].append(message)
     events = [
-        ChatUpdatePayload(device=items[0]["device"], device_pk=pk, messages=items)
+        ChatUpdatePayload(
+            source=items[0]["source"], device=items[0]["device"], device_pk=pk, messages=items
+        )
         for pk, items in by_device.items()
     ]
 

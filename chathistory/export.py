@@ -32,6 +32,7 @@ BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 # The columns of an export, in order: keys (to join with the API) and names (to read).
+# `source` is the key of the Source the message came from; `source_id`, its row id there.
 COLUMNS = (
     "id",
     "created_at",
@@ -45,6 +46,7 @@ COLUMNS = (
     "content",
     "tool_name",
     "tool_arguments",
+    "source",
     "source_id",
 )
 
@@ -68,6 +70,7 @@ def export_record(row: dict) -> dict:
         "content": row["content"],
         "tool_name": row["tool_name"],
         "tool_arguments": row["tool_arguments"],
+        "source": row["source"],
         "source_id": row["source_id"],
     }
 

@@ -7,8 +7,9 @@ every three minutes by default; `CELERY_BEAT_SYNC_EVERY = 1` (settings.py)
 makes it write after every task it sends, so the column is at most one tick
 old while beat lives. Two intervals without a tick mean beat is down (or
 stuck) and no sync runs. Only a configured source is synced, so without one
-the check is `not_configured`. Registered in ChatHistoryConfig.ready();
-optional, like the source itself: /api/health says `degraded`, still 200.
+(ESP32_DATABASE_URL, or an enabled Source row with a URL) the check is
+`not_configured`. Registered in ChatHistoryConfig.ready(); optional, like the
+source itself: /api/health says `degraded`, still 200.
 """
 
 from __future__ import annotations
@@ -21,14 +22,26 @@ from django_celery_beat.models import PeriodicTask
 
 from xiaozhi_hub.health import CheckResult
 
+from .models import Source
 from .schedule import SYNC_TASK_NAME
+from .sources.registry import source_configured
 
 STALE_AFTER_INTERVALS = 2
 
 
+def _other_sources() -> bool:
+    """Whether an enabled source besides the environment's can be synced (docs/sources.md)."""
+    rows = Source.objects.filter(enabled=True, from_environment=False)
+    return any(source_configured(source) for source in rows)
+
+
 def check_sync_schedule() -> CheckResult:
-    if settings.SOURCE_DATABASE_ALIAS not in settings.DATABASES:
-        return CheckResult("not_configured", False, "ESP32_DATABASE_URL is not set: no sync runs")
+    if settings.SOURCE_DATABASE_ALIAS not in settings.DATABASES and not _other_sources():
+        return CheckResult(
+            "not_configured",
+            False,
+            "ESP32_DATABASE_URL is not set and no source added: no sync runs",
+        )
     task = PeriodicTask.objects.select_related("interval").filter(name=SYNC_TASK_NAME).first()
     if task is None:
         return CheckResult(

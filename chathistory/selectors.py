@@ -10,6 +10,7 @@ from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Substr
 from django.utils import timezone
 
+from .audio.policy import playable_audio_expression
 from .devices import InvalidDeviceId, device_key
 from .events import ChatMessagePayload, message_payload
 from .models import (
@@ -19,41 +20,74 @@ from .models import (
     Device,
     Role,
     RunStatus,
+    Source,
     SyncGap,
     SyncRun,
     SyncState,
     SyncStatus,
 )
 from .sources.esp32 import source_configured
+from .sources.registry import source_configured as registry_configured
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat(timespec="milliseconds") if value else None
 
 
-def device_get(*, pk: int | None = None, mac: str | None = None) -> Device:
+class AmbiguousDevice(Device.MultipleObjectsReturned):
+    """An identifier that names devices of several sources: the caller must name one."""
+
+    def __init__(self, mac: str, sources: list[str]):
+        self.mac, self.sources = mac, sources
+        super().__init__(
+            f"device {mac!r} exists in several sources ({', '.join(sources)}): "
+            "name one with source=<key>"
+        )
+
+
+def device_get(
+    *, pk: int | None = None, mac: str | None = None, source: str | None = None
+) -> Device:
     """The device with this primary key, or with this identifier however a MAC is spelled
-    (chathistory/devices.py); Device.DoesNotExist otherwise."""
+    (chathistory/devices.py) in `source`; Device.DoesNotExist otherwise.
+
+    A device is (source, identifier). Without `source`, the identifier must name a device
+    of exactly one source (AmbiguousDevice if several hold it): a hub with one source
+    never needs to name it.
+    """
     devices = Device.objects.select_related("agent")
     if pk is not None:
-        return devices.get(pk=pk)
+        devices = devices.filter(pk=pk)
+        if source:
+            devices = devices.filter(source=source)
+        return devices.get()
     try:
-        return devices.get(mac=device_key(mac))
+        key = device_key(mac)
     except InvalidDeviceId:
         raise Device.DoesNotExist(f"no device is named {mac!r}") from None
+    devices = devices.filter(mac=key)
+    if source:
+        try:
+            return devices.get(source=source)
+        except Device.DoesNotExist:
+            raise Device.DoesNotExist(f"no device {mac!r} in source {source!r}") from None
+    found = list(devices.order_by("source")[:10])
+    if not found:
+        raise Device.DoesNotExist(f"no device is named {mac!r}")
+    if len(found) > 1:
+        raise AmbiguousDevice(key, [d.source for d in found])
+    return found[0]
 
 
-def sync_status() -> dict:
-    state = SyncState.objects.filter(source=DEFAULT_SOURCE).first()
+def source_exists(*, key: str) -> bool:
+    return Source.objects.filter(key=key).exists() or SyncState.objects.filter(source=key).exists()
+
+
+def _state_payload(state: SyncState | None, key: str) -> dict:
     now = timezone.now()
     last_success = state.last_success_at if state else None
-    # No COUNT(*) over the messages (seconds on millions of rows): the per-device
-    # counters, plus the few messages without a device (an index range).
-    counted = Device.objects.aggregate(n=Sum("message_count"))["n"] or 0
-    deviceless = ChatMessage.objects.filter(device__isnull=True).count()
     return {
-        "source": DEFAULT_SOURCE,
-        "configured": source_configured(),
+        "source": key,
         "status": state.status if state else SyncStatus.NEVER,
         "running": bool(state and state.status == SyncStatus.IN_PROGRESS),
         "last_run_at": _iso(state.last_run_at) if state else None,
@@ -61,24 +95,87 @@ def sync_status() -> dict:
         "last_error": state.last_error if state else "",
         "lag_seconds": round((now - last_success).total_seconds(), 1) if last_success else None,
         "cursor": state.cursor if state else 0,
-        "open_gaps": SyncGap.objects.filter(source=DEFAULT_SOURCE).count(),
         "totals": {
             "rows_read": state.rows_read_total if state else 0,
             "rows_written": state.rows_written_total if state else 0,
             "rows_skipped": state.rows_skipped_total if state else 0,
             "runs": state.runs_total if state else 0,
         },
-        "devices": Device.objects.count(),
-        "sessions": ChatSession.objects.count(),
-        "messages": counted + deviceless,
     }
 
 
-def recent_messages(*, device: Device | None, limit: int = 50) -> list[ChatMessagePayload]:
-    """The newest `limit` messages (of one device, or of all), oldest first."""
+def source_sync_states() -> list[dict]:
+    """One entry per source (and per state of a source since removed): its sync state,
+    cursor, last run and error, and whether it is enabled and configured."""
+    states = {s.source: s for s in SyncState.objects.all()}
+    gaps = dict(SyncGap.objects.values_list("source").annotate(n=Count("id")).order_by())
+    entries = []
+    for source in Source.objects.order_by("key"):
+        entry = _state_payload(states.pop(source.key, None), source.key)
+        entry.update(
+            name=source.name,
+            kind=source.kind,
+            enabled=source.enabled,
+            configured=registry_configured(source),
+            sync_interval=source.sync_interval,
+            open_gaps=gaps.get(source.key, 0),
+        )
+        entries.append(entry)
+    for key, state in sorted(states.items()):
+        entry = _state_payload(state, key)
+        entry.update(
+            name="",
+            kind="",
+            enabled=False,
+            configured=False,
+            sync_interval=None,
+            open_gaps=gaps.get(key, 0),
+        )
+        entries.append(entry)
+    return entries
+
+
+def sync_status(*, source: str | None = None) -> dict:
+    """The sync's state: the environment's source (or `source`) at the top level as before,
+    every source under "sources", and the hub's totals (or the source's with `source`)."""
+    key = source or DEFAULT_SOURCE
+    state = SyncState.objects.filter(source=key).first()
+    row = Source.objects.filter(key=key).first()
+    configured = (
+        registry_configured(row)
+        if row is not None
+        else (key == DEFAULT_SOURCE and source_configured())
+    )
+    devices = Device.objects.all()
+    sessions = ChatSession.objects.all()
+    deviceless = ChatMessage.objects.filter(device__isnull=True)
+    if source:
+        devices = devices.filter(source=source)
+        sessions = sessions.filter(source=source)
+        deviceless = deviceless.filter(source=source)
+    # No COUNT(*) over the messages (seconds on millions of rows): the per-device
+    # counters, plus the few messages without a device (an index range).
+    counted = devices.aggregate(n=Sum("message_count"))["n"] or 0
+    return {
+        **_state_payload(state, key),
+        "configured": configured,
+        "open_gaps": SyncGap.objects.filter(source=key).count(),
+        "devices": devices.count(),
+        "sessions": sessions.count(),
+        "messages": counted + deviceless.count(),
+        "sources": source_sync_states(),
+    }
+
+
+def recent_messages(
+    *, device: Device | None, limit: int = 50, source: str | None = None
+) -> list[ChatMessagePayload]:
+    """The newest `limit` messages (of one device, or of all, or of one source), oldest first."""
     queryset = ChatMessage.objects.all()
     if device is not None:
         queryset = queryset.filter(device=device)
+    if source:
+        queryset = queryset.filter(source=source)
     newest = list(message_rows(queryset.order_by("-created_at", "-id"))[: max(0, limit)])
     return [message_row_payload(row) for row in reversed(newest)]
 
@@ -86,6 +183,7 @@ def recent_messages(*, device: Device | None, limit: int = 50) -> list[ChatMessa
 def device_payload(device: Device) -> dict:
     return {
         "id": device.pk,
+        "source": device.source,
         "mac": device.mac,
         "alias": device.alias,
         "board": device.board,
@@ -99,9 +197,12 @@ def device_payload(device: Device) -> dict:
     }
 
 
-def device_queryset(*, search: str = "") -> QuerySet[Device]:
-    """Devices; `search`: a part of the identifier, alias, board, or agent name or id."""
+def device_queryset(*, search: str = "", source: str | None = None) -> QuerySet[Device]:
+    """Devices (of one `source`); `search`: a part of the identifier, alias, board, or agent
+    name or id."""
     queryset = Device.objects.select_related("agent")
+    if source:
+        queryset = queryset.filter(source=source)
     if search:
         queryset = queryset.filter(
             Q(mac__icontains=search)
@@ -113,8 +214,9 @@ def device_queryset(*, search: str = "") -> QuerySet[Device]:
     return queryset
 
 
-def device_list(*, search: str = "", limit: int = 200) -> list[dict]:
-    devices = device_queryset(search=search).order_by("-last_message_at", "mac")[: max(0, limit)]
+def device_list(*, search: str = "", limit: int = 200, source: str | None = None) -> list[dict]:
+    devices = device_queryset(search=search, source=source).order_by("-last_message_at", "mac")
+    devices = devices[: max(0, limit)]
     return [device_payload(d) for d in devices]
 
 
@@ -148,6 +250,7 @@ def session_first_words(session_pks) -> dict[int, str | None]:
 def session_payload(session: ChatSession) -> dict:
     return {
         "id": session.pk,
+        "source": session.source,
         "session_id": session.session_id,
         "title": session.title,
         "first_words": first_words(getattr(session, "first_words", None)),
@@ -186,6 +289,7 @@ def _duration_ms(run: SyncRun) -> int | None:
 def _run_payload(run: SyncRun) -> dict:
     return {
         "id": run.pk,
+        "source": run.source,
         "trigger": run.trigger,
         "full": run.full,
         "started_at": _iso(run.started_at),
@@ -234,7 +338,7 @@ def sync_runs(*, limit: int = 20) -> list[dict]:
 
 
 def _folded_run(entry: dict) -> dict:
-    keys = ("id", "started_at", "duration_ms", "status", "rows_read")
+    keys = ("id", "source", "started_at", "duration_ms", "status", "rows_read")
     return {key: entry[key] for key in keys}
 
 
@@ -247,9 +351,13 @@ def message_queryset(
     role: str | None = None,
     session_id: str | None = None,
     search: str = "",
+    source: str | None = None,
 ) -> QuerySet[ChatMessage]:
-    """Messages filtered for the REST API and exports (each filter is optional)."""
+    """Messages filtered for the REST API and exports (each filter is optional; `source`:
+    the key of the Source they were copied from)."""
     queryset = ChatMessage.objects.select_related("device", "session", "agent")
+    if source:
+        queryset = queryset.filter(source=source)
     if device is not None:
         queryset = queryset.filter(device=device)
     if session is not None:
@@ -263,7 +371,10 @@ def message_queryset(
     if role:
         queryset = queryset.filter(role=role)
     if search:
-        queryset = queryset.filter(content__icontains=search)
+        # The side index narrows the rows LIKE checks (chathistory/search, docs/search.md).
+        from .search.query import message_text_filter
+
+        queryset = queryset.filter(message_text_filter(text=search))
     return queryset
 
 
@@ -271,6 +382,7 @@ def message_queryset(
 # (building ~50 instances with three related ones each was most of a page's time).
 _MESSAGE_FIELDS = (
     "id",
+    "source",
     "source_id",
     "role",
     "content",
@@ -298,6 +410,8 @@ _MESSAGE_SESSION = {
 def message_rows(queryset: QuerySet[ChatMessage], *, with_session: bool = False) -> QuerySet:
     """`queryset` as plain dicts for `message_row_payload` (and `sessions_with_messages`)."""
     extra = {**_MESSAGE_RELATED, **(_MESSAGE_SESSION if with_session else {})}
+    # Not in _MESSAGE_RELATED: exports need not pay its two EXISTS per row.
+    extra["has_audio"] = playable_audio_expression()
     return queryset.values(*_MESSAGE_FIELDS, **extra)
 
 
@@ -305,6 +419,7 @@ def message_row_payload(row: dict) -> ChatMessagePayload:
     """A `message_rows` dict as the payload consoles, the REST API and exports share."""
     return message_payload(
         id=row["id"],
+        source=row["source"],
         source_id=row["source_id"],
         device=row["device_mac"],
         device_pk=row["device_pk"],
@@ -316,6 +431,7 @@ def message_row_payload(row: dict) -> ChatMessagePayload:
         tool_name=row["tool_name"],
         tool_arguments=row["tool_arguments"],
         created_at=row["created_at"],
+        audio=row.get("has_audio", False),
     )
 
 
@@ -329,6 +445,7 @@ def sessions_with_messages(rows: list[dict]) -> list[dict]:
         if group is None:
             group = sessions[pk] = {
                 "id": pk,
+                "source": row["source"],
                 "session_id": key,
                 "title": row["session_title"] if key else "",
                 "first_words": words.get(pk),
@@ -419,6 +536,9 @@ def chat_totals() -> dict:
         "messages": sum(by_role.values()),
         "by_role": {role: by_role.get(role, 0) for role in Role.values},
         "by_origin": dict(ChatMessage.objects.values_list("origin").annotate(n=Count("id"))),
+        "by_source": dict(
+            ChatMessage.objects.values_list("source").annotate(n=Count("id")).order_by()
+        ),
         "devices": Device.objects.count(),
         "sessions": ChatSession.objects.count(),
         "counted_on_devices": Device.objects.aggregate(n=Sum("message_count"))["n"] or 0,

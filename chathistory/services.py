@@ -1,9 +1,9 @@
-"""Writes of the chat-history hub: report ingest and sync requests."""
+"""Writes of the chat-history hub: report ingest and sync requests (sources: source_services)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,10 +12,14 @@ from django.db import transaction
 from xiaozhi_hub.transactions import retries_on_lock_conflict
 
 from . import counters, events
+from .audio.policy import message_ids_with_audio
+from .audio.storage import AudioTooLarge, store_audio
 from .devices import device_key
-from .models import DEFAULT_SOURCE, ChatAudio, ChatMessage, ChatSession, Device
+from .models import DEFAULT_SOURCE, ChatMessage, ChatSession, Device, Source
 from .parsing import match_key, parse_content, preview, report_key
-from .sources.esp32 import source_configured
+from .retention.policy import redact_for
+from .source_services import source_ensure_environment
+from .sources.registry import source_configured
 from .sources.report import ChatReport
 from .tasks import sync_chat_history
 
@@ -44,7 +48,8 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
     key = report_key(**message_identity, report_time_ms=report.report_time_ms)
     pair_key = match_key(**message_identity)
     created_at = report.created_at
-    device, _ = Device.objects.get_or_create(mac=mac)
+    # Reports come from the server of the environment's source (the report secret is its).
+    device, _ = Device.objects.get_or_create(source=DEFAULT_SOURCE, mac=mac)
     with transaction.atomic():
         # The sync locks the same row before it pairs reports with source rows. By primary
         # key, as the sync does: locking through the mac index could deadlock with it.
@@ -60,11 +65,17 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
         session = None
         if report.session_id:
             session, _ = ChatSession.objects.get_or_create(
+                source=DEFAULT_SOURCE,
                 device=device,
                 session_id=report.session_id,
                 defaults={"agent_id": device.agent_id},
             )
         parsed = parse_content(report.chat_type, report.content)
+        # Masked as the retention policy says; the match keys above stay on the raw text,
+        # which the source row pairs with.
+        agent_key = device.agent.agent_id if device.agent_id else None
+        masked = redact_for(source=DEFAULT_SOURCE, mac=mac, agent_id=agent_key, text=parsed.content)
+        parsed = replace(parsed, content=masked)
         message = ChatMessage.objects.create(
             source=DEFAULT_SOURCE,
             source_id=None,
@@ -79,7 +90,10 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
             **asdict(parsed),
         )
         if report.audio and settings.HUB_KEEP_AUDIO:
-            ChatAudio.objects.create(message=message, data=report.audio)
+            try:
+                store_audio(message_id=message.pk, data=report.audio, content_type="audio/wav")
+            except AudioTooLarge:
+                logger.warning("report audio of message %s is over HUB_AUDIO_MAX_BYTES", message.pk)
         if session is not None:
             delta = counters.Delta(device_id=device.pk, agent_id=device.agent_id)
             delta.add(created_at, "")
@@ -95,6 +109,7 @@ def chat_report_ingest(*, report: ChatReport) -> tuple[ChatMessage, bool]:
             session_id=session.session_id if session else None,
             agent_id=device.agent.agent_id if device.agent_id else None,
             created_at=created_at,
+            audio=bool(message_ids_with_audio(message_ids=[message.pk])),
             **asdict(parsed),
         )
         transaction.on_commit(lambda: events.send_chat_updates([payload]))
@@ -119,15 +134,45 @@ def _synced_twin(device: Device, pair_key: str, created_at) -> ChatMessage | Non
 
 
 def sync_request(
-    *, full: bool = False, device: str | None = None, session_id: str | None = None
+    *,
+    full: bool = False,
+    device: str | None = None,
+    session_id: str | None = None,
+    source: str | None = None,
 ) -> dict:
-    """Queue a sync now (after the current transaction commits); progress follows on `sync`."""
-    request = {"full": full, "device": device, "session_id": session_id, "source": "esp32"}
-    if not source_configured():
-        return {**request, "queued": False, "reason": "ESP32_DATABASE_URL is not set"}
-    transaction.on_commit(
-        lambda: sync_chat_history.delay(
-            full=full, device=device, session_id=session_id, trigger="manual"
+    """Queue a sync now (after the current transaction commits); progress follows on `sync`.
+
+    `source`: one source's key; None: every enabled, configured source.
+    """
+    from_environment = source_ensure_environment()
+    request = {"full": full, "device": device, "session_id": session_id, "source": source}
+    if source is not None:
+        row = Source.objects.filter(key=source).first()
+        if row is None and source == DEFAULT_SOURCE:
+            return {**request, "queued": False, "reason": "ESP32_DATABASE_URL is not set"}
+        if row is None:
+            return {**request, "queued": False, "reason": f"unknown source {source!r}"}
+        if not source_configured(row):
+            reason = (
+                "ESP32_DATABASE_URL is not set"
+                if row.from_environment
+                else f"source {source!r} has no URL"
+            )
+            return {**request, "queued": False, "reason": reason}
+        keys = [source]
+    else:
+        keys = [s.key for s in Source.objects.filter(enabled=True) if source_configured(s)]
+        if not keys:
+            reason = (
+                "no source is enabled and configured"
+                if from_environment is not None or Source.objects.exists()
+                else "ESP32_DATABASE_URL is not set and no source was added"
+            )
+            return {**request, "queued": False, "reason": reason}
+    for key in keys:
+        transaction.on_commit(
+            lambda key=key: sync_chat_history.delay(
+                full=full, device=device, session_id=session_id, trigger="manual", source=key
+            )
         )
-    )
-    return {**request, "queued": True}
+    return {**request, "sources": keys, "queued": True}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .api import export, history, views
+from .api import audio, export, history, retention, sources, views
 from .api.ingest import ChatReportView
 
 urlpatterns = [
@@ -53,4 +53,30 @@ urlpatterns = [
     path("api/v2/sync/status", views.SyncStatusView.as_view(), name="chat-sync-status"),
     path("api/v2/sync/history", history.SyncHistoryView.as_view(), name="chat-sync-history"),
     path("api/v2/sync", views.SyncRequestView.as_view(), name="chat-sync"),
+    # A message's audio (WAV, Range requests): chathistory/api/audio.py, docs/audio.md.
+    path(
+        "api/v2/messages/<int:message_pk>/audio",
+        audio.MessageAudioView.as_view(),
+        name="chat-message-audio",
+    ),
+    # The servers the hub copies from (docs/sources.md).
+    path("api/v2/sources", sources.SourceListView.as_view(), name="chat-sources"),
+    path("api/v2/sources/<slug:key>", sources.SourceDetailView.as_view(), name="chat-source"),
+    # Retention policies and deleting a device's history (docs/retention.md).
+    path(
+        "api/v2/retention/policies",
+        retention.PolicyListView.as_view(),
+        name="chat-retention-policies",
+    ),
+    path(
+        "api/v2/retention/policies/<int:policy_id>",
+        retention.PolicyDetailView.as_view(),
+        name="chat-retention-policy",
+    ),
+    path("api/v2/retention/runs", retention.RunListView.as_view(), name="chat-retention-runs"),
+    path(
+        "api/v2/retention/devices/<int:pk>",
+        retention.DeviceHistoryDeleteView.as_view(),
+        name="chat-retention-device-delete",
+    ),
 ]

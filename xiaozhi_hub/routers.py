@@ -39,6 +39,7 @@ class ReadOnlySourceRouter:
         return None
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
-        if db == settings.SOURCE_DATABASE_ALIAS:
+        # The sources' run-time aliases (chathistory/sources/registry.py) are read-only too.
+        if db == settings.SOURCE_DATABASE_ALIAS or db.startswith("source-"):
             return False
         return None

@@ -32,3 +32,40 @@ def ensure_interval_task(
             "description": description,
         },
     )
+
+
+def ensure_crontab_task(
+    *,
+    using: str,
+    name: str,
+    task: str,
+    minute: str,
+    hour: str,
+    description: str,
+    kwargs: dict | None = None,
+    expire_seconds: int | None = None,
+) -> None:
+    """Create the PeriodicTask `name` running `task` at `hour`:`minute` (crontab fields,
+    in CELERY_TIMEZONE), every day, unless it exists: as ensure_interval_task, edits stick."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    if PeriodicTask.objects.using(using).filter(name=name).exists():
+        return
+    crontab, _ = CrontabSchedule.objects.using(using).get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_week="*",
+        day_of_month="*",
+        month_of_year="*",
+        timezone="UTC",
+    )
+    PeriodicTask.objects.using(using).get_or_create(
+        name=name,
+        defaults={
+            "crontab": crontab,
+            "task": task,
+            "kwargs": json.dumps(kwargs or {}),
+            "expire_seconds": expire_seconds,
+            "description": description,
+        },
+    )

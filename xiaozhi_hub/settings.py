@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "xiaozhi_hub.access",  # roles over both apps' permissions
     "xiaozhi_hub.notifications",  # channels that tell operators (imports no app)
     "xiaozhi_hub.alerts",  # rules over both apps' data; tells operators via notifications
+    "xiaozhi_hub.recall",  # chat history as the assistant's MCP tools (composes both apps)
     "xiaozhi_hub.console",  # last: it depends on both apps, nothing depends on it
 ]
 
@@ -277,6 +278,69 @@ HUB_REPORT_SECRET = env_secret("HUB_REPORT_SECRET")
 HUB_KEEP_AUDIO = env_bool("HUB_KEEP_AUDIO", False)
 # Seconds between a report's time and its source row's created_at that still match.
 HUB_REPORT_MATCH_WINDOW = env_int("HUB_REPORT_MATCH_WINDOW", 10, minimum=0)
+
+# --- manager-api REST sources (chathistory/sources/manager_api.py, docs/manager-api-source.md)
+# Seconds per request (connecting: at most 5), and retries of a 429, 5xx or timeout, with
+# jittered backoff from 1 s doubling up to BACKOFF_CAP; a longer Retry-After ends the run.
+HUB_MANAGER_API_TIMEOUT = env_int("HUB_MANAGER_API_TIMEOUT", 15, minimum=1)
+HUB_MANAGER_API_RETRIES = env_int("HUB_MANAGER_API_RETRIES", 3, minimum=0)
+HUB_MANAGER_API_BACKOFF = 1.0
+HUB_MANAGER_API_BACKOFF_CAP = env_int("HUB_MANAGER_API_BACKOFF_CAP", 30, minimum=1)
+HUB_MANAGER_API_RETRY_AFTER_MAX = env_int("HUB_MANAGER_API_RETRY_AFTER_MAX", 60, minimum=0)
+# Sessions per listed page, messages per transaction, session fetches in flight.
+HUB_MANAGER_API_PAGE_SIZE = env_int("HUB_MANAGER_API_PAGE_SIZE", 100, minimum=1)
+HUB_MANAGER_API_BATCH_SIZE = env_int("HUB_MANAGER_API_BATCH_SIZE", 1000, minimum=1)
+HUB_MANAGER_API_CONCURRENCY = env_int("HUB_MANAGER_API_CONCURRENCY", 4, minimum=1)
+# Every Nth run reads every session page (0: never); the others stop at an unchanged page.
+HUB_MANAGER_API_FULL_SCAN_EVERY = env_int("HUB_MANAGER_API_FULL_SCAN_EVERY", 20, minimum=0)
+# Seconds before a failed session is fetched again (doubling up to the maximum).
+HUB_MANAGER_API_SESSION_RETRY = env_int("HUB_MANAGER_API_SESSION_RETRY", 60, minimum=1)
+HUB_MANAGER_API_SESSION_RETRY_MAX = env_int("HUB_MANAGER_API_SESSION_RETRY_MAX", 3600, minimum=1)
+# The zone of the API's dates ("+HH:MM" or an IANA name): manager-api prints GMT+8.
+HUB_MANAGER_API_TIME_ZONE = env_str("HUB_MANAGER_API_TIME_ZONE", "+08:00")
+
+# When the nightly retention pass's beat entry is created to run (UTC, HH:MM; later edit it
+# in the admin under Periodic tasks → chat-history-retention; docs/retention.md).
+HUB_RETENTION_TIME = env_str("HUB_RETENTION_TIME", "03:30")
+
+# --- Chat text search (chathistory/search/, docs/search.md) ---------------------------
+# Search message text through the n-gram side index (off: plain LIKE scans).
+HUB_SEARCH_INDEX = env_bool("HUB_SEARCH_INDEX", True)
+# A message is indexed once stored this long (ids commit out of order; younger ones are
+# read by every search directly).
+HUB_SEARCH_GRACE_SECONDS = env_int("HUB_SEARCH_GRACE_SECONDS", 60, minimum=0)
+# Most candidates one search checks one by one (more: a newest-first LIKE scan), and the
+# most messages a gram may hold and still drive a search.
+HUB_SEARCH_CANDIDATE_LIMIT = env_int("HUB_SEARCH_CANDIDATE_LIMIT", 5000, minimum=1)
+HUB_SEARCH_DRIVE_LIMIT = env_int("HUB_SEARCH_DRIVE_LIMIT", 50000, minimum=1)
+
+# --- Chat audio (chathistory/audio/, docs/audio.md) -------------------------------------
+# The local folder of the "chat_audio" storage (unless S3 is configured below).
+HUB_AUDIO_DIR = env_str("HUB_AUDIO_DIR", str(DATA_DIR / "audio"))
+# Larger audio is not kept (a source's LONGBLOB may hold anything): 32 MiB ~ 17 min of WAV.
+HUB_AUDIO_MAX_BYTES = env_int("HUB_AUDIO_MAX_BYTES", 32 * 1024 * 1024, minimum=1024)
+# S3-compatible storage for chat audio (django-storages, the `s3` extra): on when the
+# bucket is set. Objects stay private: the hub serves audio itself, with its permissions.
+HUB_AUDIO_S3_BUCKET = env_str("HUB_AUDIO_S3_BUCKET", "")
+if HUB_AUDIO_S3_BUCKET:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "chat_audio": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": HUB_AUDIO_S3_BUCKET,
+                "endpoint_url": env_str("HUB_AUDIO_S3_ENDPOINT_URL", "") or None,
+                "region_name": env_str("HUB_AUDIO_S3_REGION", "") or None,
+                "access_key": env_str("HUB_AUDIO_S3_ACCESS_KEY_ID", "") or None,
+                "secret_key": env_secret("HUB_AUDIO_S3_SECRET_ACCESS_KEY") or None,
+                "location": env_str("HUB_AUDIO_S3_PREFIX", "chat-audio"),
+                "default_acl": None,
+                "querystring_auth": True,
+                "file_overwrite": True,
+            },
+        },
+    }
 
 # --- Alerts (xiaozhi_hub/alerts/, docs/alerts.md) ---------------------------------
 # Seconds between evaluations of the alert rules (the beat entry "alert-rules";

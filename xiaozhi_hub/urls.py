@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("endpoints.urls")),
     path("", include("chathistory.urls")),
     path("", include("xiaozhi_hub.alerts.urls")),
+    path("", include("xiaozhi_hub.recall.urls")),
     path("console/", include("xiaozhi_hub.console.urls")),
     path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),
     # A page: the anonymous go to the login, as on the console.

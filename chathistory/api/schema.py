@@ -25,8 +25,12 @@ CHAT_TAGS = ["chat history"]
 SYNC_TAGS = ["sync"]
 
 
+_SOURCE_KEY = "the key of the source (docs/sources.md) it was copied from"
+
+
 class Device(serializers.Serializer):
     id = serializers.IntegerField(help_text="what the /api/v2/devices/<id>/... routes take")
+    source = serializers.CharField(help_text=_SOURCE_KEY + ": a device is (source, mac)")
     mac = serializers.CharField(help_text="the device's identifier (a MAC, or any text)")
     alias = serializers.CharField(allow_blank=True)
     board = serializers.CharField(allow_blank=True)
@@ -41,6 +45,7 @@ class Device(serializers.Serializer):
 
 class Session(serializers.Serializer):
     id = serializers.IntegerField(allow_null=True)
+    source = serializers.CharField(help_text=_SOURCE_KEY)
     session_id = serializers.CharField(allow_null=True)
     title = serializers.CharField(
         allow_blank=True, help_text="the source's title (ai_agent_chat_title); may be empty"
@@ -57,6 +62,7 @@ class Session(serializers.Serializer):
 
 class Message(serializers.Serializer):
     id = serializers.IntegerField()
+    source = serializers.CharField(help_text=_SOURCE_KEY)
     source_id = serializers.IntegerField(allow_null=True, help_text="the source row's id")
     device = serializers.CharField(allow_null=True, help_text="the device's identifier")
     device_pk = serializers.IntegerField(allow_null=True)
@@ -68,6 +74,9 @@ class Message(serializers.Serializer):
     tool_name = serializers.CharField(allow_null=True)
     tool_arguments = serializers.JSONField(allow_null=True)
     created_at = serializers.DateTimeField()
+    audio = serializers.BooleanField(
+        help_text="an audio player is offered: GET /api/v2/messages/{id}/audio (docs/audio.md)"
+    )
 
 
 class SessionWithMessages(Session):
@@ -106,8 +115,8 @@ class SyncTotals(serializers.Serializer):
     runs = serializers.IntegerField()
 
 
-class SyncState(serializers.Serializer):
-    source = serializers.CharField()
+class SourceSyncState(serializers.Serializer):
+    source = serializers.CharField(help_text="the source's key")
     configured = serializers.BooleanField()
     status = serializers.ChoiceField(choices=SyncStatus.values)
     running = serializers.BooleanField()
@@ -118,22 +127,48 @@ class SyncState(serializers.Serializer):
     cursor = serializers.IntegerField()
     open_gaps = serializers.IntegerField()
     totals = SyncTotals()
+
+
+class SourceSyncEntry(SourceSyncState):
+    # A plain string: the enum stays SyncState's own (SyncStateStatusEnum).
+    status = serializers.CharField(help_text="never, in_progress, success or failed")
+    name = serializers.CharField(allow_blank=True)
+    kind = serializers.CharField(allow_blank=True, help_text="mysql or manager-api")
+    enabled = serializers.BooleanField()
+    sync_interval = serializers.IntegerField(allow_null=True)
+
+
+class SyncState(SourceSyncState):
+    """The environment's source (or ?source=) at the top level, every source in `sources`."""
+
     devices = serializers.IntegerField()
     sessions = serializers.IntegerField()
     messages = serializers.IntegerField()
+    sources = SourceSyncEntry(many=True, help_text="one entry per source")
 
 
 class SyncQueued(serializers.Serializer):
-    source = serializers.CharField()
+    source = serializers.CharField(allow_null=True, help_text="the source asked for (null: all)")
+    sources = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="the sources queued"
+    )
     full = serializers.BooleanField()
     device = serializers.CharField(allow_null=True)
     session_id = serializers.CharField(allow_null=True)
     queued = serializers.BooleanField()
-    reason = serializers.CharField(required=False, help_text="why nothing was queued (409)")
+    reason = serializers.CharField(
+        required=False, help_text="why nothing was queued (409, or 404 for an unknown source)"
+    )
 
 
 _SEARCH = OpenApiParameter(
     "q", str, description="a part of the identifier, alias, board, or agent name or id"
+)
+_SOURCE = OpenApiParameter(
+    "source",
+    str,
+    description="a source's key: only its devices; on the routes by identifier, which "
+    "source's device (needed when several sources hold the identifier: 400 otherwise)",
 )
 
 
@@ -145,7 +180,7 @@ device_list = extend_schema_view(
     get=extend_schema(
         tags=CHAT_TAGS,
         summary="Devices (paginated by identifier)",
-        parameters=[_SEARCH],
+        parameters=[_SEARCH, _SOURCE],
         responses={200: Device(many=True)},
     )
 )
@@ -169,7 +204,10 @@ device_history = extend_schema_view(
 )
 device_sessions = extend_schema_view(
     get=extend_schema(
-        tags=CHAT_TAGS, summary="A device's sessions", responses={200: Session(many=True)}
+        tags=CHAT_TAGS,
+        summary="A device's sessions",
+        parameters=[_SOURCE],
+        responses={200: Session(many=True)},
     )
 )
 session_messages = extend_schema_view(
@@ -181,7 +219,12 @@ session_messages = extend_schema_view(
     )
 )
 sync_status = extend_schema_view(
-    get=extend_schema(tags=SYNC_TAGS, summary="The sync's state", responses={200: SyncState})
+    get=extend_schema(
+        tags=SYNC_TAGS,
+        summary="The sync's state, per source",
+        parameters=[_SOURCE],
+        responses={200: SyncState, 404: OpenApiResponse(description="unknown source")},
+    )
 )
 sync_request = extend_schema_view(
     post=extend_schema(
@@ -190,6 +233,7 @@ sync_request = extend_schema_view(
         request=SyncRequestSerializer,
         responses={
             202: SyncQueued,
+            404: OpenApiResponse(SyncQueued, description="not queued: unknown source"),
             409: OpenApiResponse(SyncQueued, description="not queued: the source is not set"),
         },
     )

@@ -29,6 +29,11 @@ class MessageFilterSerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False)
     role = serializers.ChoiceField(choices=Role.values, required=False)
     session = serializers.CharField(required=False, max_length=50)
+    source = serializers.SlugField(
+        required=False,
+        max_length=32,
+        help_text="only messages copied from this source (its key)",
+    )
     q = serializers.CharField(
         required=False,
         max_length=200,
@@ -49,5 +54,18 @@ class ExportSerializer(MessageFilterSerializer):
 
 class SyncRequestSerializer(serializers.Serializer):
     full = serializers.BooleanField(default=False)
+    source = serializers.SlugField(
+        required=False,
+        allow_null=True,
+        max_length=32,
+        default=None,
+        help_text="the key of the source to sync; absent or null: every enabled source",
+    )
     device = serializers.CharField(required=False, allow_null=True, max_length=50, default=None)
     session_id = serializers.CharField(required=False, allow_null=True, max_length=50, default=None)
+
+
+class SourceFilterSerializer(serializers.Serializer):
+    """`?source=<key>`: the lists and the older routes by identifier."""
+
+    source = serializers.SlugField(required=False, max_length=32)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,6 +22,7 @@ from .serializers import (
     MessageFilterSerializer,
     MessageSerializer,
     SessionSerializer,
+    SourceFilterSerializer,
     SyncRequestSerializer,
 )
 
@@ -29,16 +30,27 @@ _READ_MESSAGES = {"GET": ("chathistory.view_chatmessage",)}
 _READ_SYNC = {"GET": ("chathistory.view_syncrun",)}
 
 
-def device_or_404(kwargs: dict) -> Device:
+def source_param(request) -> str | None:
+    """The `source` query parameter (a source key), validated (400 for a bad one)."""
+    params = SourceFilterSerializer(data=request.query_params)
+    params.is_valid(raise_exception=True)
+    return params.validated_data.get("source") or None
+
+
+def device_or_404(kwargs: dict, source: str | None = None) -> Device:
     """The device a route names: by primary key (`pk`), or by identifier (`device_id`, the
-    older routes; any spelling of a MAC)."""
+    older routes; any spelling of a MAC) within `source` (?source=; needed only when
+    several sources hold that identifier: 400 then)."""
     try:
         if "pk" in kwargs:
-            return selectors.device_get(pk=kwargs["pk"])
-        return selectors.device_get(mac=kwargs["device_id"])
+            return selectors.device_get(pk=kwargs["pk"], source=source)
+        return selectors.device_get(mac=kwargs["device_id"], source=source)
+    except selectors.AmbiguousDevice as exc:
+        raise ValidationError({"source": [str(exc)]}) from None
     except Device.DoesNotExist:
         name = kwargs.get("pk", kwargs.get("device_id"))
-        raise NotFound(f"unknown device {name!r}: no chat history for this device") from None
+        where = f" in source {source!r}" if source else ""
+        raise NotFound(f"unknown device {name!r}{where}: no chat history for this device") from None
 
 
 def session_or_404(kwargs: dict) -> ChatSession:
@@ -62,6 +74,7 @@ def message_filters(request, serializer=MessageFilterSerializer) -> dict:
         "role": data.get("role"),
         "session_id": data.get("session"),
         "search": data.get("q", ""),
+        "source": data.get("source") or None,
     }
 
 
@@ -73,7 +86,9 @@ class DeviceListView(generics.ListAPIView):
     pagination_class = DeviceCursorPagination
 
     def get_queryset(self):
-        return selectors.device_queryset(search=self.request.query_params.get("q", ""))
+        return selectors.device_queryset(
+            search=self.request.query_params.get("q", ""), source=source_param(self.request)
+        )
 
 
 @schema.message_list
@@ -98,8 +113,9 @@ class DeviceHistoryView(generics.ListAPIView):
     pagination_class = MessageCursorPagination
 
     def get_queryset(self):
-        self.device = device_or_404(self.kwargs)
-        messages = selectors.message_queryset(device=self.device, **message_filters(self.request))
+        filters = message_filters(self.request)
+        self.device = device_or_404(self.kwargs, filters["source"])
+        messages = selectors.message_queryset(device=self.device, **filters)
         # Plain rows that carry their session's counters: no instances, no session look-up.
         return selectors.message_rows(messages, with_session=True)
 
@@ -123,7 +139,8 @@ class DeviceSessionsView(generics.ListAPIView):
     pagination_class = SessionCursorPagination
 
     def get_queryset(self):
-        return selectors.session_queryset(device=device_or_404(self.kwargs))
+        device = device_or_404(self.kwargs, source_param(self.request))
+        return selectors.session_queryset(device=device)
 
 
 @schema.session_messages
@@ -142,7 +159,10 @@ class SessionMessagesView(generics.ListAPIView):
             messages = selectors.message_queryset(session=session_or_404(self.kwargs), **filters)
         else:
             session_id = self.kwargs["session_id"]
-            if not ChatSession.objects.filter(session_id=session_id).exists():
+            sessions = ChatSession.objects.filter(session_id=session_id)
+            if filters["source"]:
+                sessions = sessions.filter(source=filters["source"])
+            if not sessions.exists():
                 raise NotFound(f"unknown session {session_id!r}") from None
             messages = selectors.message_queryset(session_id=session_id, **filters)
         return selectors.message_rows(messages)
@@ -153,7 +173,10 @@ class SyncStatusView(APIView):
     permissions_required = _READ_SYNC
 
     def get(self, request):
-        return Response(selectors.sync_status())
+        source = source_param(request)
+        if source and not selectors.source_exists(key=source):
+            raise NotFound(f"unknown source {source!r}")
+        return Response(selectors.sync_status(source=source))
 
 
 @schema.sync_request
@@ -172,5 +195,10 @@ class SyncRequestView(APIView):
                 via=audit.VIA_REST,
                 action=f"Sync started ({audit.describe_values(params.validated_data)})",
             )
-        code = status.HTTP_202_ACCEPTED if result["queued"] else status.HTTP_409_CONFLICT
+        if result["queued"]:
+            code = status.HTTP_202_ACCEPTED
+        elif result["reason"].startswith("unknown source"):
+            code = status.HTTP_404_NOT_FOUND
+        else:
+            code = status.HTTP_409_CONFLICT
         return Response(result, status=code)

@@ -1,4 +1,7 @@
-"""Reads the xiaozhi-esp32-server database through the read-only `esp32` alias.
+"""Reads a xiaozhi-esp32-server database through a read-only alias (one per mysql source).
+
+The environment's source (ESP32_DATABASE_URL) reads the settings' `esp32` alias; every
+other mysql Source row reads the alias registry.py registers from its URL.
 
 The tables and columns it reads are described in docs/protocols.md,
 "Chat-history source". Raw SQL with the real column names: the hub never
@@ -18,6 +21,8 @@ from django.conf import settings
 from django.db import connections
 
 from ..devices import device_key, optional_device_key, source_spellings
+from ..models import DEFAULT_SOURCE, Source, SourceKind
+from .registry import SourceNotConfigured, source_alias
 
 HISTORY_COLUMNS = (
     "id, mac_address, agent_id, session_id, chat_type, content, audio_id, "
@@ -52,14 +57,27 @@ class SourceAgent(NamedTuple):
 
 
 def source_configured() -> bool:
+    """Whether the environment's source (ESP32_DATABASE_URL) is set."""
     return settings.SOURCE_DATABASE_ALIAS in settings.DATABASES
 
 
-class Esp32Source:
-    name = "esp32"
+def environment_source() -> Source:
+    """The environment's source as an (unsaved) row: what Esp32Source() reads."""
+    return Source(key=DEFAULT_SOURCE, kind=SourceKind.MYSQL, from_environment=True)
 
-    def __init__(self) -> None:
-        self.alias = settings.SOURCE_DATABASE_ALIAS
+
+class Esp32Source:
+    """One mysql source's reader; `name` is the Source row's key (the rows' `source`)."""
+
+    def __init__(self, source: Source | None = None) -> None:
+        self.source = source if source is not None else environment_source()
+        self.name = self.source.key
+        try:
+            self.alias = source_alias(self.source)
+        except SourceNotConfigured:
+            if not self.source.from_environment:
+                raise
+            self.alias = settings.SOURCE_DATABASE_ALIAS  # not set: the first query says so
         self._tz: tzinfo | None = None
 
     # --- chat rows -----------------------------------------------------------
@@ -173,9 +191,10 @@ class Esp32Source:
 
     # --- time ----------------------------------------------------------------
     def time_zone(self) -> tzinfo:
-        """The zone of the source's naive DATETIMEs: HUB_SOURCE_TIME_ZONE, else the server's."""
+        """The zone of the source's naive DATETIMEs: the server's (for the environment's
+        source, HUB_SOURCE_TIME_ZONE if set)."""
         if self._tz is None:
-            if settings.HUB_SOURCE_TIME_ZONE:
+            if settings.HUB_SOURCE_TIME_ZONE and self.source.from_environment:
                 self._tz = ZoneInfo(settings.HUB_SOURCE_TIME_ZONE)
             else:
                 seconds = self._scalar("SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW())")

@@ -1,4 +1,4 @@
-"""One sync run of the esp32 source: its steps, and the batch loop that copies the rows."""
+"""One sync run of a mysql source: its steps, and the batch loop that copies the rows."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from xiaozhi_hub.transactions import retry_on_lock_conflict
 
 from .. import events
 from ..events import ChatMessagePayload, SyncProgressPayload
-from ..models import RunStatus, SyncGap
-from ..sources.esp32 import Esp32Source, SourceRow, source_configured
+from ..models import RunStatus, Source, SyncGap
+from ..sources.esp32 import Esp32Source, SourceRow, environment_source
+from ..sources.registry import SourceNotConfigured, source_configured
 from . import runs
 from .convert import Converted, Rejected, convert, record_rejected
 from .gaps import forget_gaps, open_gaps, record_gaps, shrink_gaps
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 def run_sync(
     *,
+    source: Source | None = None,
     full: bool = False,
     batch_size: int | None = None,
     since: datetime | None = None,
@@ -43,15 +45,26 @@ def run_sync(
     on_batch: Callable[[SyncProgressPayload], None] | None = None,
     backfill_mode: bool = True,
 ) -> SyncResult:
-    """One sync run of the esp32 source; never raises (the result says what happened).
+    """One sync run of a mysql `source` (default: the environment's, ESP32_DATABASE_URL);
+    never raises (the result says what happened). Its cursor, state, claim and runs are
+    the source's own: a run of one source never moves another's.
 
     `backfill_mode` lets the copy skip, batch by batch, the look-up of rows already in
     the hub when none is ahead of the cursor (_Syncer.copy_new); False: always look.
     """
-    source = Esp32Source()
+    row = source if source is not None else environment_source()
     started = time.monotonic()
-    if not source_configured():
-        return SyncResult(status="not_configured", error="ESP32_DATABASE_URL is not set")
+    if not source_configured(row):
+        reason = (
+            "ESP32_DATABASE_URL is not set"
+            if row.from_environment
+            else f"source {row.key!r} has no URL"
+        )
+        return SyncResult(status="not_configured", error=reason)
+    try:
+        source = Esp32Source(row)
+    except SourceNotConfigured as exc:
+        return SyncResult(status="not_configured", error=mask_text(str(exc)))
     run = runs.start(source.name, trigger=trigger, full=full)
     if run is None:
         return runs.skipped(source.name, trigger=trigger, started=started)
@@ -97,7 +110,7 @@ class _Syncer:
         self.source, self.run, self.on_batch = source, run, on_batch
         self.backfill_mode = backfill_mode
         self.all_fresh = False  # while True, no row this run copies is in the hub yet
-        self.refs = References()
+        self.refs = References(source.name)
         self.result = SyncResult(
             status=RunStatus.SUCCESS, run_id=run.record.pk, cursor=run.state.cursor
         )

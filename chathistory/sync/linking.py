@@ -30,7 +30,7 @@ def link_reports(fresh: list[Converted], refs: References, source: str) -> dict[
     if not keyed:
         return {}
     window = timedelta(seconds=settings.HUB_REPORT_MATCH_WINDOW)
-    candidates = _unpaired_reports(keyed, window)
+    candidates = _unpaired_reports(keyed, window, source)
     matched: dict[int, int] = {}
     for item in keyed:
         pool = candidates.get(item.key)
@@ -51,11 +51,14 @@ def link_reports(fresh: list[Converted], refs: References, source: str) -> dict[
     return matched
 
 
-def _unpaired_reports(keyed: list[Converted], window: timedelta) -> dict[str, list]:
-    """{match key: [[message id, created_at], ...]} of reports no source row claimed yet."""
+def _unpaired_reports(keyed: list[Converted], window: timedelta, source: str) -> dict[str, list]:
+    """{match key: [[message id, created_at], ...]} of `source`'s reports no source row
+    claimed yet (reports carry their server's source: another server's row with the same
+    MAC and text is never paired with them)."""
     wanted = {i.key for i in keyed}
     candidates: dict[str, list] = {}
     reports = ChatMessage.objects.filter(
+        source=source,
         source_id__isnull=True,
         origin=ChatMessage.Origin.REPORT,
         created_at__gte=min(i.created_at for i in keyed) - window,

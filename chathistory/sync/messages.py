@@ -11,9 +11,11 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from .. import counters, events
+from ..audio.policy import message_ids_with_audio
 from ..bulk import Json, upsert
 from ..events import ChatMessagePayload
 from ..models import ChatMessage, Role
+from ..search import index as search_index
 from .convert import Converted, Rejected
 from .linking import link_reports
 from .references import References
@@ -65,8 +67,11 @@ def write_messages(
     refs.ensure(items)
     existing = set() if all_fresh else _existing(source, {i.row.id for i in items})
     fresh = [i for i in items if i.row.id not in existing]
+    edited = _edited(source, [i for i in items if i.row.id in existing])
+    search_index.forget(edited)  # the search index's rows of the text they had
     linked = link_reports(fresh, refs, source)
     rejected = _upsert([i for i in items if i.row.id not in linked], refs, source)
+    search_index.reindex(edited)
     rejected_ids = {row.id for row, _ in rejected}
     new = [i for i in fresh if i.row.id not in linked and i.row.id not in rejected_ids]
     counters.add_session_deltas(refs.session_deltas(new))
@@ -74,6 +79,17 @@ def write_messages(
     # New and report-linked messages are announced; re-read ones were already.
     announced = [i for i in fresh if i.row.id not in rejected_ids]
     return Written(len(items) - len(rejected), _payloads(announced, refs, source), rejected)
+
+
+def _edited(source: str, reread: list[Converted]) -> list[int]:
+    """Primary keys of the re-read messages whose text the source changed (one query)."""
+    if not reread:
+        return []
+    texts = {i.row.id: i.parsed.content for i in reread}
+    stored = ChatMessage.objects.filter(source=source, source_id__in=texts).values_list(
+        "source_id", "id", "content"
+    )
+    return [pk for source_id, pk, content in stored if texts[source_id] != content]
 
 
 def copied_after(source: str, cursor: int) -> bool:
@@ -168,15 +184,18 @@ def _payloads(
             source=source, source_id__in=[i.row.id for i in chosen]
         ).values_list("source_id", "id")
     )
+    with_audio = message_ids_with_audio(message_ids=ids.values())
     return [
         events.message_payload(
             id=ids[i.row.id],
+            source=source,
             source_id=i.row.id,
             device=i.row.mac,
             device_pk=refs.devices.get(i.row.mac),
             session_id=i.row.session_id,
             agent_id=i.row.agent_id,
             created_at=i.created_at,
+            audio=ids[i.row.id] in with_audio,
             **asdict(i.parsed),
         )
         for i in chosen

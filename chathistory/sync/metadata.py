@@ -20,17 +20,17 @@ def refresh_metadata(source: Esp32Source, state: SyncState) -> None:
     if state.metadata.get("fingerprint") == fingerprint:
         return
     Agent.objects.bulk_create(
-        [_agent(a) for a in source.agents()],
+        [_agent(a, source.name) for a in source.agents()],
         update_conflicts=True,
         update_fields=["name", "chat_history_conf"],
-        **_conflict_on("agent_id"),
+        **_conflict_on("source", "agent_id"),
     )
-    agent_ids = dict(Agent.objects.values_list("agent_id", "id"))
+    agent_ids = dict(Agent.objects.filter(source=source.name).values_list("agent_id", "id"))
     Device.objects.bulk_create(
         [_device(d, source, agent_ids) for d in source.devices()],
         update_conflicts=True,
         update_fields=["alias", "board", "firmware", "agent", "last_connected_at"],
-        **_conflict_on("mac"),
+        **_conflict_on("source", "mac"),
     )
     _remember(state, fingerprint=fingerprint)
 
@@ -47,7 +47,7 @@ def refresh_titles(source: Esp32Source, state: SyncState) -> None:
     # first message; a title read before that is read again (the overlap above).
     titles = {sid: as_text(title)[:255] for sid, title, _ in rows if sid}
     if titles:
-        ChatSession.objects.filter(session_id__in=titles).update(
+        ChatSession.objects.filter(source=source.name, session_id__in=titles).update(
             title=Case(
                 *[When(session_id=sid, then=Value(t)) for sid, t in titles.items()],
                 default=F("title"),
@@ -57,8 +57,9 @@ def refresh_titles(source: Esp32Source, state: SyncState) -> None:
     _remember(state, titles_since=latest.isoformat())
 
 
-def _agent(agent: SourceAgent) -> Agent:
+def _agent(agent: SourceAgent, source: str) -> Agent:
     return Agent(
+        source=source,
         agent_id=agent.agent_id,
         name=as_text(agent.name)[:255],
         chat_history_conf=agent.chat_history_conf,
@@ -67,6 +68,7 @@ def _agent(agent: SourceAgent) -> Agent:
 
 def _device(device: SourceDevice, source: Esp32Source, agent_ids: dict[str, int]) -> Device:
     return Device(
+        source=source.name,
         mac=device.mac,
         alias=as_text(device.alias)[:255],
         board=as_text(device.board)[:255],

@@ -21,7 +21,10 @@ SessionKey = tuple[str | None, str]
 
 
 class References:
-    def __init__(self):
+    """The ids of one source's rows: `source` is its key (devices and agents are per source)."""
+
+    def __init__(self, source: str):
+        self.source = source
         self.agents: dict[str, int] = {}
         self.devices: dict[str, int] = {}
         self.sessions: dict[SessionKey, int] = {}
@@ -41,20 +44,30 @@ class References:
         named = {i.row.mac for i in items if i.row.mac}
         macs = named - self.devices.keys()
         if macs:
-            columns = ["mac", "alias", "board", "firmware", "last_message", "message_count"]
-            rows = [(mac, "", "", "", "", 0) for mac in sorted(macs)]
-            upsert(Device._meta.db_table, columns, rows, key=["mac"])
-            self.devices.update(Device.objects.filter(mac__in=macs).values_list("mac", "id"))
+            columns = [
+                "source",
+                "mac",
+                "alias",
+                "board",
+                "firmware",
+                "last_message",
+                "message_count",
+            ]
+            rows = [(self.source, mac, "", "", "", "", 0) for mac in sorted(macs)]
+            upsert(Device._meta.db_table, columns, rows, key=["source", "mac"])
+            devices = Device.objects.filter(source=self.source)
+            self.devices.update(devices.filter(mac__in=macs).values_list("mac", "id"))
             for mac in macs - self.devices.keys():
                 # The database's collation found another spelling (case, accents): that device.
-                self.devices[mac] = Device.objects.values_list("id", flat=True).get(mac=mac)
+                self.devices[mac] = devices.values_list("id", flat=True).get(mac=mac)
         self.lock_devices(named)
         agents = {i.row.agent_id for i in items if i.row.agent_id} - self.agents.keys()
         if agents:
             now = timezone.now()
-            rows = [(agent, "", now) for agent in sorted(agents)]
-            upsert(Agent._meta.db_table, ["agent_id", "name", "updated_at"], rows, key=["agent_id"])
-            found = Agent.objects.filter(agent_id__in=agents)
+            rows = [(self.source, agent, "", now) for agent in sorted(agents)]
+            columns = ["source", "agent_id", "name", "updated_at"]
+            upsert(Agent._meta.db_table, columns, rows, key=["source", "agent_id"])
+            found = Agent.objects.filter(source=self.source, agent_id__in=agents)
             self.agents.update(found.values_list("agent_id", "id"))
         owners: dict[SessionKey, Converted] = {}  # a new session's first message: its agent
         known = self.sessions
@@ -81,13 +94,17 @@ class References:
         missing = sorted(owners.keys() - self.sessions.keys(), key=lambda k: (k[0] or "", k[1]))
         if not missing:
             return
-        columns = ["session_id", "title", "message_count", "device_id", "agent_id"]
-        rows = [(sid, "", 0, *self.owner_ids(owners[(mac, sid)])) for mac, sid in missing]
+        columns = ["source", "session_id", "title", "message_count", "device_id", "agent_id"]
+        rows = [
+            (self.source, sid, "", 0, *self.owner_ids(owners[(mac, sid)])) for mac, sid in missing
+        ]
         upsert(ChatSession._meta.db_table, columns, rows, key=["device_id", "session_id"])
         self.sessions.update(self._find_sessions(missing))
         for mac, sid in set(missing) - self.sessions.keys():
             # As for devices: the collation matched a session id spelled differently.
-            found = ChatSession.objects.filter(device_id=self.devices.get(mac), session_id=sid)
+            found = ChatSession.objects.filter(
+                source=self.source, device_id=self.devices.get(mac), session_id=sid
+            )
             self.sessions[(mac, sid)] = found.values_list("id", flat=True).earliest("id")
 
     def _find_sessions(self, keys) -> dict[SessionKey, int]:
@@ -97,7 +114,9 @@ class References:
         owned = Q(device_id__in=[pk for pk in macs_by_pk if pk is not None])
         if None in macs_by_pk:
             owned |= Q(device__isnull=True)
-        rows = ChatSession.objects.filter(owned, session_id__in={sid for _, sid in keys})
+        rows = ChatSession.objects.filter(
+            owned, source=self.source, session_id__in={sid for _, sid in keys}
+        )
         found: dict[SessionKey, int] = {}
         for device_id, sid, pk in rows.order_by("id").values_list("device_id", "session_id", "id"):
             key = (macs_by_pk.get(device_id), sid)

@@ -245,11 +245,15 @@ class EndpointPool:
         (test calls from the admin, REST and commands)."""
         return await self._handler.respond(request)
 
-    async def notify_tools_changed(self) -> None:
-        """`notifications/tools/list_changed` to every initialized peer; a reconnect for
-        the endpoints configured to want one instead. Relays get no notification (they
-        drop it): their robots see the new tools at their next `initialize`."""
+    async def notify_tools_changed(self, endpoint_ids: Iterable[int] | None = None) -> None:
+        """`notifications/tools/list_changed` to every initialized peer (or only those of
+        `endpoint_ids`: per-endpoint tools); a reconnect for the endpoints configured to
+        want one instead. Relays get no notification (they drop it): their robots see
+        the new tools at their next `initialize`."""
         connections = list(self._connections.values())
+        if endpoint_ids is not None:
+            wanted = set(endpoint_ids)
+            connections = [c for c in connections if c.endpoint_id in wanted]
         await asyncio.gather(
             *(
                 c.reconnect() if c.config.reconnect_on_tools_change and c.status.initialized

@@ -17,6 +17,9 @@ MAX_NAME = 64
 MAX_SERVER_NAME = 32
 SERVER_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_))*$")
 RESERVED_SERVER_NAMES = frozenset({"hub"})  # the hub's own tools (hub__status, hub__echo)
+# Namespaces of the extra tools registered at start-up (endpoints/worker/extra_tools.py,
+# e.g. "history" for history__recent): no upstream server may take them either.
+_reserved_extra: set[str] = set()
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -31,9 +34,14 @@ def server_name_problem(name: str) -> str | None:
             "the server name may hold only letters, digits, '-' and single '_' "
             "(not '__', which separates server and tool), and must start with a letter or digit"
         )
-    if name.lower() in RESERVED_SERVER_NAMES:
+    if name.lower() in RESERVED_SERVER_NAMES or name.lower() in _reserved_extra:
         return f"the server name {name!r} is reserved for the hub's own tools"
     return None
+
+
+def reserve_server_name(name: str) -> None:
+    """Keep `name` for the hub's own tools (an extra-tool provider's namespace)."""
+    _reserved_extra.add(name.lower())
 
 
 def exposed_name(server: str, tool: str) -> str:

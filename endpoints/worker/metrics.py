@@ -29,6 +29,8 @@ from endpoints.upstreams.custom.config import CustomCallRecord
 from endpoints.upstreams.records import CallRecord, ServerStatus
 from xiaozhi_hub.metrics.process import PerProcess
 
+from .extra_tools import extra_namespaces
+
 ENDPOINT_LABELS = ("endpoint", "endpoint_id")
 # Seconds. A health ping on a good link takes milliseconds; a peer across the
 # world a few hundred; past HUB's ping timeout it is a failure, not a sample.
@@ -37,6 +39,10 @@ CALL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120
 BUILTIN_SERVER = "hub"  # hub__status / hub__echo (HUB_BUILTIN_TOOLS)
 CUSTOM_SERVER = "custom"  # the custom tools (endpoints/upstreams/custom/)
 UNKNOWN = "unknown"  # a tool name no server has: one series, whatever the peer sent
+
+
+def _namespace(tool: str) -> str:
+    return tool.partition("__")[0]
 
 
 class _EndpointTracking:
@@ -132,6 +138,8 @@ class WorkerMetrics:
             tool = record.tool
         elif isinstance(record, CustomCallRecord):  # a tool the hub defines itself
             server, tool = CUSTOM_SERVER, record.tool
+        elif record.outcome != "not_found" and _namespace(record.tool) in extra_namespaces():
+            server, tool = _namespace(record.tool), record.tool  # an extra tool (extra_tools.py)
         elif record.outcome != "not_found":  # routed nowhere yet answered: a built-in tool
             server, tool = BUILTIN_SERVER, record.tool
         else:

@@ -11,7 +11,8 @@ Its loops:
   database work runs on a thread and connection of its own, and no step of it
   runs past the lease deadline, so a slow status write never delays a renewal
   nor keeps connections open past their lease;
-- upstream loop: the same for the upstream MCP servers and custom tools;
+- upstream loop: the same for the upstream MCP servers and custom tools, and the
+  extra tools some endpoints get (extra_tools.py: registered by composition apps);
 - writer loop: endpoint status (status.py), the tool-call log
   (upstream_reports.py) and the health history (history.py) to the database;
 - control subscriber (Redis mode): handlers.py.
@@ -41,6 +42,7 @@ from endpoints.upstreams.records import ServerStatus
 from xiaozhi_hub.runtime import runtime
 
 from .db import DbThread
+from .extra_tools import ExtraToolsRegistry, extra_tool_providers, refresh_providers
 from .handlers import ControlHandlers
 from .history import HistoryRecorder
 from .metrics import worker_metrics
@@ -55,6 +57,9 @@ CALL_LOG_FLUSH_INTERVAL = 1.0  # the tool-call log reaches the DB at most once a
 # counters change about once per health ping (30 s by default).
 STATUS_COUNTERS_INTERVAL = 5.0
 RENEWAL_RETRY = 1.0  # seconds before a failed (or still waiting) lease renewal is retried
+# The extra tools' first load, before any endpoint connects (so a peer's first tools/list
+# has them); a database that does not answer in time delays them to the next reconcile.
+EXTRA_TOOLS_FIRST_LOAD = 5.0
 
 
 async def run_endpoint_pool() -> None:
@@ -120,6 +125,7 @@ class PoolWorkerService:
         self._renewal_started = 0.0
         self._running_servers: list[ServerConfig] | None = None
         self._running_tool_settings: dict[ToolKey, ToolSettings] | None = None
+        self.extra_tools: ExtraToolsRegistry | None = None
 
     # --- life cycle ---------------------------------------------------------
     async def run(self) -> None:
@@ -134,8 +140,18 @@ class PoolWorkerService:
             on_status=self._server_status,
             on_call=self.reports.record_call,
         )
+        # Tools some endpoints get on top of the shared list (extra_tools.py).
+        self.extra_tools = ExtraToolsRegistry(
+            self.upstreams, extra_tool_providers(), on_call=self.reports.record_call
+        )
+        if self.extra_tools.providers:
+            try:
+                async with asyncio.timeout(EXTRA_TOOLS_FIRST_LOAD):
+                    await refresh_providers(self.extra_tools.providers, self.db.call)
+            except TimeoutError:
+                logger.warning("extra tools not loaded yet; the next reconcile tries again")
         self.pool = EndpointPool(
-            registry=self.upstreams,
+            registry=self.extra_tools,
             on_status=self.status.on_status,
             server_name=settings.HUB_NAME,
             peer_limits=PeerLimits(
@@ -333,6 +349,10 @@ class PoolWorkerService:
         if tool_settings != self._running_tool_settings:
             await self.upstreams.set_tool_settings(tool_settings)
             self._running_tool_settings = tool_settings
+        # Per-endpoint tools: only the endpoints whose list changed hear of it.
+        changed = await refresh_providers(self.extra_tools.providers, self.db.call)
+        if changed:
+            await self.pool.notify_tools_changed(endpoint_ids=changed)
 
     async def _server_status(self, status: ServerStatus) -> None:
         if self.history is not None:

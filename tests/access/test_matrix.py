@@ -98,6 +98,24 @@ route                                                  method  body             
 /api/v2/sync/status                                    GET     -                   401    403    200    200      200    200
 /api/v2/sync/history                                   GET     -                   401    403    200    200      200    200
 /api/v2/sync                                           POST    {"full":"x"}        401    403    403    400      400    400
+/api/v2/messages/<int:message_pk>/audio                GET     -                   401    403    200    200      200    200
+/api/v2/sources                                        GET     -                   401    403    200    200      200    200
+/api/v2/sources                                        POST    {}                  401    403    403    403      400    400
+/api/v2/sources/<slug:key>                             GET     -                   401    403    200    200      200    200
+/api/v2/sources/<slug:key>                             PATCH   {"kind":"x"}        401    403    403    403      400    400
+/api/v2/sources/<slug:key>                             DELETE  -                   401    403    403    403      200    200
+/api/v2/retention/policies                             GET     -                   401    403    200    200      200    200
+/api/v2/retention/policies                             POST    {}                  401    403    403    403      400    400
+/api/v2/retention/policies/<int:policy_id>             GET     -                   401    403    200    200      200    200
+/api/v2/retention/policies/<int:policy_id>             PATCH   {"keep_messages_days":-1} 401 403 403 403   400    400
+/api/v2/retention/policies/<int:policy_id>             DELETE  -                   401    403    403    403      204    204
+/api/v2/retention/runs                                 GET     -                   401    403    200    200      200    200
+/api/v2/retention/devices/<int:pk>                     DELETE  {}                  401    403    403    403      400    400
+/api/recall/access                                     GET     -                   401    403    200    200      200    200
+/api/recall/access/<int:endpoint_id>                   GET     -                   401    403    404    404      404    404
+/api/recall/access/<int:endpoint_id>                   PUT     {}                  401    403    403    403      400    400
+/api/recall/access/<int:endpoint_id>                   PATCH   {}                  401    403    403    403      404    404
+/api/recall/access/<int:endpoint_id>                   DELETE  -                   401    403    403    403      404    404
 /api/alerts                                            GET     -                   401    403    200    200      200    200
 /api/alerts/<int:alert_id>/acknowledge                 POST    -                   401    403    403    200      200    200
 /api/alerts/<int:alert_id>/silence                     POST    {}                  401    403    403    400      400    400
@@ -126,6 +144,12 @@ route                                                  method  body             
 /admin/endpoints/customtool/<custom_tool_id>/change/   GET     -                   login  403    200    200      200    200
 /admin/endpoints/platform/<platform_id>/change/        GET     -                   login  403    200    200      200    200
 /admin/chathistory/chatmessage/                        GET     -                   login  403    200    200      200    200
+/admin/chathistory/source/                             GET     -                   login  403    200    200      200    200
+/admin/chathistory/source/add/                         GET     -                   login  403    403    403      200    200
+/admin/chathistory/retentionpolicy/                    GET     -                   login  403    200    200      200    200
+/admin/chathistory/retentionpolicy/add/                GET     -                   login  403    403    403      200    200
+/admin/recall/historyaccess/                           GET     -                   login  403    200    200      200    200
+/admin/recall/historyaccess/add/                       GET     -                   login  403    403    403      200    200
 /admin/alerts/alert/                                   GET     -                   login  403    200    200      200    200
 /admin/alerts/alertrule/add/                           GET     -                   login  403    403    403      200    200
 /admin/notifications/notificationchannel/               GET     -                   login  403    200    200      200    200
@@ -236,8 +260,19 @@ def world(settings):
         handler={"type": "http", "url": "https://api.example/w", "headers": {"K": "MatrixKey"}},
     )
     platform = Platform.objects.create(name="coze", settings={"token": "MatrixCozeToken"})
+    from chathistory.audio.storage import store_audio
+    from chathistory.models import ChatMessage, RetentionPolicy, Source
+
+    Source.objects.create(key="esp32", audio_mode="lazy", from_environment=True)
+    site = Source.objects.create(key="site-a", url="mysql://u:MatrixDbPassword@db/xz")
     device = Device.objects.get()
+    message = ChatMessage.objects.get(device=device)
+    store_audio(message_id=message.pk, data=b"RIFF" + bytes(40))
+    policy = RetentionPolicy.objects.create(scope="source", source="esp32", keep_messages_days=30)
     return {
+        "message_pk": message.pk,
+        "key": site.key,
+        "policy_id": policy.pk,
         "endpoint_id": endpoint.pk,
         "server_id": server.pk,
         "tool_id": tool.pk,
@@ -265,7 +300,7 @@ def matrix_alert():
 
 def concrete(route: str, values: dict) -> str:
     for name, value in values.items():
-        for converter in ("int", "str", "path", ""):
+        for converter in ("int", "str", "path", "slug", ""):
             placeholder = f"<{converter}:{name}>" if converter else f"<{name}>"
             route = route.replace(placeholder, str(value))
     assert "<" not in route, f"no value for a parameter of {route}"

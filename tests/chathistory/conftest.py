@@ -16,10 +16,11 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from chathistory.sources.registry import ALIAS_PREFIX, forget_alias
 from tests.services import MYSQL_URL, require_services
 from xiaozhi_hub.env import env_database
 
-from .source_schema import SourceDatabase
+from .source_schema import SourceDatabase, source_name_for
 
 ALIAS = "esp32"
 
@@ -59,7 +60,9 @@ def _source_alias(url: str, django_db_blocker):
     real = django_db_blocker._real_ensure_connection
 
     def ensure_connection(self, *args, **kwargs):
-        target = real if self.alias == ALIAS else guarded
+        # The sources' run-time aliases (chathistory/sources/registry.py) too.
+        source = self.alias == ALIAS or self.alias.startswith(ALIAS_PREFIX)
+        target = real if source else guarded
         return target(self, *args, **kwargs)
 
     BaseDatabaseWrapper.ensure_connection = ensure_connection
@@ -85,6 +88,36 @@ def esp32(source_database, transactional_db, source_at):
     source_database.truncate()
     source_at(source_database.url)
     return source_database
+
+
+@pytest.fixture(autouse=True)
+def _forget_source_aliases():
+    """The run-time aliases a test's sources registered do not outlive it."""
+    yield
+    for alias in [a for a in connections.settings if a.startswith(ALIAS_PREFIX)]:
+        forget_alias(alias.removeprefix(ALIAS_PREFIX))
+
+
+@pytest.fixture(scope="session")
+def second_source_database():
+    """Another xiaozhi-esp32-server database on the same MariaDB (a second server)."""
+    require_services("mysql")
+    source = SourceDatabase(MYSQL_URL, name=source_name_for(MYSQL_URL) + "_b")
+    source.create()
+    yield source
+    source.drop()
+
+
+@pytest.fixture
+def lab(esp32, second_source_database):
+    """A second mysql Source row, key "lab", reading `second_source_database` (emptied)
+    through its run-time alias; the environment's source is `esp32`. Yields the database."""
+    from chathistory.source_services import source_create
+
+    second_source_database.truncate()
+    source_create(key="lab", name="Lab", url=second_source_database.url)
+    yield second_source_database
+    forget_alias("lab")
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_sync_now_queues_a_run_that_copies_new_rows(esp32, admin_client, eager_t
     response = post_action(admin_client, "sync_now", state)
 
     assert response.status_code == 200
-    assert "A sync was queued" in response.content.decode()
+    assert "A sync of esp32 was queued" in response.content.decode()
     run = SyncRun.objects.order_by("-id").first()
     assert (run.trigger, run.full, run.status, run.rows_read) == ("manual", False, "success", 2)
     assert ChatMessage.objects.count() == 5 and SyncState.objects.get().cursor == 5
@@ -73,7 +73,7 @@ def test_resync_asks_for_confirmation_then_rereads_everything_once(
 
     done = post_action(admin_client, "resync_from_scratch", state, confirmed="yes")
 
-    assert "A full resync was queued" in done.content.decode()
+    assert "A full resync of esp32 was queued" in done.content.decode()
     run = SyncRun.objects.order_by("-id").first()
     assert (run.full, run.status, run.cursor_start, run.rows_read) == (True, "success", 4, 4)
     assert set(ChatMessage.objects.values_list("id", "source_id")) == before  # no duplicates
@@ -84,5 +84,5 @@ def test_sync_now_without_a_source_says_why(admin_client, settings):
 
     response = post_action(admin_client, "sync_now", state)
 
-    assert "Not queued: ESP32_DATABASE_URL is not set" in response.content.decode()
+    assert "Not queued (esp32): ESP32_DATABASE_URL is not set" in response.content.decode()
     assert not SyncRun.objects.exists()

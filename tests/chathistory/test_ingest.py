@@ -8,7 +8,9 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from chathistory.audio.storage import open_audio
 from chathistory.models import ChatAudio, ChatMessage, Device
+from chathistory.parsing import match_key
 from chathistory.sync import run_sync
 from xiaozhi_hub.broadcast import CHAT, chat_channel, group_name
 
@@ -61,7 +63,9 @@ def test_a_report_is_stored_and_a_retry_is_not_duplicated(client, secret):
 def test_audio_is_kept_only_when_enabled(client, secret, settings):
     settings.HUB_KEEP_AUDIO = True
     assert report(client, body(audioBase64="UklGRg==")).json()["code"] == 0
-    assert bytes(ChatAudio.objects.get().data) == b"RIFF"
+    handle, size = open_audio(ChatAudio.objects.get())  # kept in the audio storage
+    with handle:
+        assert (handle.read(), size) == (b"RIFF", 4)
 
 
 @pytest.mark.django_db
@@ -154,3 +158,19 @@ def test_console_groups_receive_chat_update_for_ingested_and_synced(esp32, clien
     assert chat[0]["payload"]["messages"][0]["source_id"] == 1
     for name in (CHAT, chat_channel(MAC)):
         async_to_sync(layer.group_discard)(group_name(name), channel)
+
+
+@pytest.mark.django_db
+def test_a_reported_message_is_masked_as_its_retention_policy_says(client, secret):
+    from chathistory.models import RetentionPolicy
+
+    RetentionPolicy.objects.create(scope="source", source="esp32", redact_phone=True)
+    sent = body(content="我的手机号是13812345678，记一下")
+    assert report(client, sent).json()["code"] == 0
+    stored = ChatMessage.objects.get()
+    assert "13812345678" not in stored.content and "138****5678" in stored.content
+    # The pairing key stays on the raw text: the source row (raw too) still finds it.
+    assert stored.match_key == match_key(
+        mac=MAC, session_id=sent["sessionId"], chat_type=1, raw=sent["content"]
+    )
+    assert "13812345678" not in Device.objects.get(mac=MAC).last_message

@@ -58,6 +58,7 @@ def test_quiet_streaks_fold_into_one_entry_and_every_run_has_its_duration():
     assert [r["id"] for r in folded["runs"]] == [ids[7], ids[6], ids[5], ids[4], ids[3]]
     assert folded["runs"][0] == {
         "id": ids[7],
+        "source": "esp32",
         "started_at": (T0 + timedelta(seconds=210)).isoformat(timespec="milliseconds"),
         "duration_ms": 6,
         "status": "skipped",

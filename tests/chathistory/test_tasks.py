@@ -58,7 +58,13 @@ def test_a_failed_sync_is_retried_with_backoff_then_given_up(source_down):
     task_id = f"chat-sync-retry-test-{uuid.uuid4()}"
     take_queued(task_id)  # nothing left over from earlier tests
     SyncState.objects.create(source="esp32", cursor=42)
-    kwargs = {"full": True, "device": "aa:bb:cc:dd:ee:01", "session_id": "s1", "trigger": "beat"}
+    kwargs = {
+        "full": True,
+        "device": "aa:bb:cc:dd:ee:01",
+        "session_id": "s1",
+        "trigger": "beat",
+        "source": "esp32",
+    }
     countdowns, sent_at = [], []
     for retries in range(sync_chat_history.max_retries):
         sent_at.append(datetime.now(UTC))
@@ -69,7 +75,12 @@ def test_a_failed_sync_is_retried_with_backoff_then_given_up(source_down):
         kwargs = retry.value.sig.kwargs
         # A failed full resync has already rewound the cursor: the retry carries on without it.
         assert SyncState.objects.get().cursor == 0
-        assert kwargs == {"device": "aa:bb:cc:dd:ee:01", "session_id": "s1", "trigger": "retry"}
+        assert kwargs == {
+            "device": "aa:bb:cc:dd:ee:01",
+            "session_id": "s1",
+            "trigger": "retry",
+            "source": "esp32",
+        }
 
     # After max_retries the original error is raised: Celery records the task as failed.
     with pytest.raises(OperationalError):

@@ -37,20 +37,40 @@ def test_only_console_channels_can_be_subscribed(channel, ok):
 @pytest.mark.parametrize(
     "payload, arguments",
     [
-        ({}, {"full": False, "device": None, "session_id": None}),
-        ({"full": True}, {"full": True, "device": None, "session_id": None}),
-        ({"device": "aa:bb"}, {"full": False, "device": "aa:bb", "session_id": None}),
-        ({"sessionId": "s-1"}, {"full": False, "device": None, "session_id": "s-1"}),
+        ({}, {"full": False, "device": None, "session_id": None, "source": None}),
+        ({"full": True}, {"full": True, "device": None, "session_id": None, "source": None}),
+        (
+            {"device": "aa:bb"},
+            {"full": False, "device": "aa:bb", "session_id": None, "source": None},
+        ),
+        (
+            {"sessionId": "s-1"},
+            {"full": False, "device": None, "session_id": "s-1", "source": None},
+        ),
         # The earlier design's per-chat shape.
-        ({"chatId": "9f1c-uuid"}, {"full": False, "device": None, "session_id": "9f1c-uuid"}),
+        (
+            {"chatId": "9f1c-uuid"},
+            {"full": False, "device": None, "session_id": "9f1c-uuid", "source": None},
+        ),
         (
             {"chatId": "AA-BB-CC-DD-EE-FF"},
-            {"full": False, "device": "AA-BB-CC-DD-EE-FF", "session_id": None},
+            {"full": False, "device": "AA-BB-CC-DD-EE-FF", "session_id": None, "source": None},
         ),  # fmt: skip
+        # One source of several (docs/sources.md).
+        (
+            {"source": "site-a"},
+            {"full": False, "device": None, "session_id": None, "source": "site-a"},
+        ),
     ],
 )
 def test_sync_start_payloads_map_to_sync_request_arguments(payload, arguments):
     assert p.sync_arguments(payload) == arguments
+
+
+@pytest.mark.parametrize("source", ["", "a b", "x" * 33, 7, ["esp32"], "../esp32", "ключ"])
+def test_a_sync_start_names_a_source_by_its_key_or_is_refused(source):
+    with pytest.raises(p.FrameError, match='"source" must be a source key'):
+        p.sync_arguments({"source": source})
 
 
 def test_the_token_bucket_allows_a_burst_then_the_rate():

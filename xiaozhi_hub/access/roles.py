@@ -35,9 +35,16 @@ CHAT_MODELS = (
     "chathistory.chataudio",
     "chathistory.chatmessage",
     "chathistory.chatsession",
+    "chathistory.deleteddevice",  # deleted device histories (chathistory/migrations/0009)
     "chathistory.device",
     "chathistory.ingestbucket",  # history (chathistory/migrations/0003)
+    "chathistory.remotesession",  # manager-api sessions copied (chathistory/migrations/0007)
+    "chathistory.retentionpolicy",  # retention policies (chathistory/migrations/0009)
+    "chathistory.retentionrun",  # the record of deletion passes (chathistory/migrations/0009)
+    "chathistory.searchgram",  # the search index (chathistory/migrations/0010)
+    "chathistory.searchindexstate",  # how far it got (chathistory/migrations/0010)
     "chathistory.skippedrow",
+    "chathistory.source",  # several servers (chathistory/migrations/0006)
     "chathistory.syncbucket",  # history (chathistory/migrations/0003)
     "chathistory.syncgap",
     "chathistory.syncrun",
@@ -48,6 +55,8 @@ CHAT_MODELS = (
 ALERT_MODELS = ("alerts.alert", "alerts.alertrule")
 # Where notifications go (xiaozhi_hub/notifications/; its migration 0001 gives the roles these).
 NOTIFICATION_MODELS = ("notifications.notificationchannel",)
+# Which endpoint may recall which agent's history (xiaozhi_hub/recall/; its migration 0001).
+RECALL_MODELS = ("recall.historyaccess",)
 
 # Running a command on the worker (stdio MCP servers): its own, most dangerous right.
 RUN_COMMANDS = "endpoints.run_commands"
@@ -63,7 +72,7 @@ def _model_permissions(models: tuple[str, ...], actions: tuple[str, ...]) -> tup
 
 # Read endpoints, tools, the call log, chat history and sync state; the console read-only.
 VIEWER_PERMISSIONS = _model_permissions(
-    ENDPOINT_MODELS + CHAT_MODELS + ALERT_MODELS + NOTIFICATION_MODELS, ("view",)
+    ENDPOINT_MODELS + CHAT_MODELS + ALERT_MODELS + NOTIFICATION_MODELS + RECALL_MODELS, ("view",)
 )
 
 # Also: change endpoints (reconnect and check them too) and the pool options, enable,
@@ -79,7 +88,7 @@ OPERATOR_PERMISSIONS = VIEWER_PERMISSIONS + (
 
 # Everything of both apps, the right to run commands, and the audit log.
 ADMINISTRATOR_PERMISSIONS = _model_permissions(
-    ENDPOINT_MODELS + CHAT_MODELS + ALERT_MODELS + NOTIFICATION_MODELS,
+    ENDPOINT_MODELS + CHAT_MODELS + ALERT_MODELS + NOTIFICATION_MODELS + RECALL_MODELS,
     ("add", "change", "delete", "view"),
 ) + (RUN_COMMANDS, "admin.view_logentry")
 

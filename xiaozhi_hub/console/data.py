@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from chathistory import selectors as chat_selectors
+from chathistory import source_selectors
 from chathistory.models import Device
 from chathistory.services import sync_request
 from endpoints.models import Endpoint
@@ -102,9 +103,14 @@ def check_endpoint(*, endpoint_id: int | None) -> dict[str, Any]:
 
 
 def sync_status() -> dict[str, Any]:
+    """The sync's state; `sources` holds one entry per source (the sync page's cards)."""
     status = dict(chat_selectors.sync_status())
     if isinstance(status.get("last_error"), str):
         status["last_error"] = mask_text(status["last_error"])
+    status["sources"] = [
+        {**entry, "last_error": mask_text(entry.get("last_error") or "")}
+        for entry in status.get("sources", [])
+    ]
     return status
 
 
@@ -118,11 +124,14 @@ def device_detail(*, device: int | str) -> dict[str, Any]:
     return chat_selectors.device_payload(_device(device))
 
 
-def _device(device: int | str) -> Device:
+def _device(device: int | str, source: str | None = None) -> Device:
+    """A device by pk, or by identifier (within `source` when several sources hold it)."""
     try:
         if isinstance(device, int):
             return chat_selectors.device_get(pk=device)
-        return chat_selectors.device_get(mac=device)
+        return chat_selectors.device_get(mac=device, source=source)
+    except chat_selectors.AmbiguousDevice as exc:
+        raise UnknownObject(str(exc)) from exc
     except Device.DoesNotExist as exc:
         raise UnknownObject(f"unknown device {device!r}") from exc
 
@@ -134,17 +143,26 @@ def recent_messages(*, device: int | str | None, limit: int | None = None) -> li
     return chat_selectors.recent_messages(device=found, limit=limit)
 
 
-def device_list(*, search: str = "", limit: int = 200) -> list[dict[str, Any]]:
-    return chat_selectors.device_list(search=search, limit=limit)
+def device_list(
+    *, search: str = "", limit: int = 200, source: str | None = None
+) -> list[dict[str, Any]]:
+    return chat_selectors.device_list(search=search, limit=limit, source=source)
+
+
+def source_choices() -> list[dict[str, Any]]:
+    """The sources, for the pages' source filters: [{key, name}] (no secrets)."""
+    return [{"key": s.key, "name": s.name or s.key} for s in source_selectors.source_queryset()]
 
 
 def session_list(*, device: int | str) -> list[dict[str, Any]]:
     return chat_selectors.session_list(device=_device(device))
 
 
-def sync_start(*, full: bool, device: str | None, session_id: str | None) -> dict[str, Any]:
+def sync_start(
+    *, full: bool, device: str | None, session_id: str | None, source: str | None = None
+) -> dict[str, Any]:
     try:
-        return dict(sync_request(full=full, device=device, session_id=session_id))
+        return dict(sync_request(full=full, device=device, session_id=session_id, source=source))
     except Device.DoesNotExist as exc:
         raise UnknownObject(f"unknown device {device!r}") from exc
 

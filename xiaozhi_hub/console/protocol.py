@@ -50,6 +50,7 @@ REQUEST_TYPES = frozenset(
 # A session id: no spaces or control chars.
 _SESSION = re.compile(r"^[^\s\x00-\x1f]{1,64}$")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+_SOURCE_KEY = re.compile(r"^[-a-zA-Z0-9_]{1,32}$")
 # A device's chat channel names it by primary key (any identifier would not always be a
 # valid name), or, the older spelling, by its MAC in the form the hub stores it.
 _DEVICE_PK = re.compile(r"^[1-9][0-9]{0,17}$")
@@ -157,7 +158,10 @@ def sync_arguments(payload: dict[str, Any]) -> dict[str, Any]:
         not isinstance(session_id, str) or not _SESSION.match(session_id)
     ):
         raise FrameError('"session_id" must be a short string without spaces')
-    return {"full": full, "device": device, "session_id": session_id}
+    source = payload.get("source")
+    if source is not None and (not isinstance(source, str) or not _SOURCE_KEY.match(source)):
+        raise FrameError('"source" must be a source key (letters, digits, - and _; up to 32)')
+    return {"full": full, "device": device, "session_id": session_id, "source": source}
 
 
 def endpoint_id(payload: dict[str, Any], *, required: bool) -> int | None:

@@ -94,7 +94,8 @@ def dashboard(request):
 @page_permissions_required(VIEW_CHAT)
 def devices(request):
     search = request.GET.get("q", "").strip()[:100]
-    devices = data.device_list(search=search)
+    source = request.GET.get("source", "").strip()[:32]
+    devices = data.device_list(search=search, source=source or None)
     return _page(
         request,
         "console/devices.html",
@@ -102,6 +103,8 @@ def devices(request):
         page="devices",
         page_title=_("Devices"),
         search=search,
+        source=source,
+        sources=data.source_choices(),
         devices=devices,
         groups=_by_agent(devices),
     )

@@ -10,7 +10,13 @@ from django.utils.translation import ngettext
 
 from chathistory.events import ChatMessagePayload
 from chathistory.models import Device
-from chathistory.selectors import device_get, message_queryset, message_row_payload, message_rows
+from chathistory.selectors import (
+    AmbiguousDevice,
+    device_get,
+    message_queryset,
+    message_row_payload,
+    message_rows,
+)
 from xiaozhi_hub.terminal_language import in_terminal_language
 
 from .sync_chat_history import _since
@@ -24,14 +30,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--device", required=True, help="the device identifier")
+        parser.add_argument(
+            "--source", help="the device's source key (needed when several sources hold it)"
+        )
         parser.add_argument("--since", type=_since, help="only messages on/after DATE")
         parser.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
         parser.add_argument("--output", help="file to write (default: stdout)")
 
     @in_terminal_language
-    def handle(self, *args, device, since, format, output, **options):
+    def handle(self, *args, device, since, format, output, source=None, **options):
         try:
-            found = device_get(mac=device)
+            found = device_get(mac=device, source=source)
+        except AmbiguousDevice as exc:
+            raise CommandError(
+                _("device %(device)r exists in several sources (%(sources)s): add --source")
+                % {"device": device, "sources": ", ".join(exc.sources)}
+            ) from None
         except Device.DoesNotExist:
             raise CommandError(_("unknown device %(device)r") % {"device": device}) from None
         oldest_first = message_queryset(device=found, since=since).order_by("created_at", "id")

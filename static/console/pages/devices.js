@@ -8,6 +8,8 @@ import { el, formatTime, startConsole } from "../ui.js";
 const client = startConsole();
 const list = document.getElementById("device-list");
 const search = list.dataset.search.toLowerCase();
+// The source filter (shown when the hub has several sources): "" is all of them.
+const sourceFilter = document.getElementById("device-source")?.value || "";
 
 function countText(count) {
   return tn("%(count)s message", "%(count)s messages", count, { count });
@@ -74,8 +76,9 @@ function touch(device, pk, message, added) {
 for (const time of list.querySelectorAll("time[datetime]")) if (time.dateTime) time.textContent = formatTime(time.dateTime);
 
 client.subscribe("chat", (frame) => {
-  const { device, device_pk: pk, messages } = frame.payload;
+  const { device, device_pk: pk, messages, source } = frame.payload;
   if (frame.type !== "chat_update" || pk == null) return;
+  if (sourceFilter && source && source !== sourceFilter) return;
   if (messages.length) touch(device, pk, messages[messages.length - 1], messages.length);
 });
 
@@ -132,8 +135,14 @@ async function page(params) {
   more.disabled = false;
 }
 
+// The search and its export keep to the chosen source.
+function withSource(params) {
+  if (sourceFilter) params.set("source", sourceFilter);
+  return params;
+}
+
 function exportLink(id, format) {
-  const params = new URLSearchParams({ format, q: query });
+  const params = withSource(new URLSearchParams({ format, q: query }));
   document.getElementById(id).href = `${form.dataset.exportUrl}?${params}`;
 }
 
@@ -146,7 +155,7 @@ form.addEventListener("submit", (event) => {
   document.getElementById("search-heading").textContent = tf("Messages with “%(query)s” on every device", { query });
   exportLink("search-export-csv", "csv");
   exportLink("search-export-jsonl", "jsonl");
-  page(new URLSearchParams({ q: query, page_size: "50" }));
+  page(withSource(new URLSearchParams({ q: query, page_size: "50" })));
 });
 
 more.addEventListener("click", () => next && page(next));

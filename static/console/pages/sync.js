@@ -18,6 +18,8 @@ const form = document.getElementById("sync-form");
 const progress = document.getElementById("sync-progress");
 const bar = document.getElementById("sync-bar");
 const runText = document.getElementById("sync-progress-text");
+const sourcesNode = document.getElementById("sync-sources");
+const sourceSelect = document.getElementById("sync-source");
 
 const PHASES = ["starting", "queued", "running", "done"];
 const rank = (phase) => PHASES.indexOf(phase);
@@ -100,6 +102,8 @@ form.addEventListener("submit", (event) => {
   const payload = { full: data.get("full") === "on" };
   const device = String(data.get("device") || "").trim();
   if (device) payload.device = device;
+  const source = String(data.get("source") || "");
+  if (source) payload.source = source;
   const button = form.querySelector("button");
   button.disabled = true;
   const attempt = ++attempts;
@@ -131,20 +135,21 @@ form.addEventListener("submit", (event) => {
 
 // The columns; on a phone each cell shows its column's name (data-label, sync.css).
 function headings() {
-  return [t("Run"), t("Started"), t("Duration"), t("Status"), t("Read"), t("Written"), t("Error")];
+  return [t("Run"), t("Started"), t("Duration"), t("Status"), t("Read"), t("Written"), t("Source"), t("Error")];
 }
 
 function runRow(run) {
-  const [id, started, duration, status, read, written, error] = headings();
+  const [id, started, duration, status, read, written, source, error] = headings();
   return el(
     "tr",
-    { dataset: { run: run.id ?? "" } },
+    { dataset: { run: run.id ?? "", source: run.source ?? "" } },
     el("td", { dataset: { label: id } }, run.id ?? "—"),
     el("td", { dataset: { label: started } }, formatTime(run.started_at)),
     el("td", { class: "num duration", dataset: { label: duration } }, run.status === "in_progress" ? "…" : formatMs(run.duration_ms)),
     el("td", { class: `status-${run.status}`, dataset: { label: status } }, stateLabel(run.status)),
     el("td", { class: "num", dataset: { label: read } }, run.rows_read ?? 0),
     el("td", { class: "num", dataset: { label: written } }, run.rows_written ?? 0),
+    el("td", { class: "mono", dataset: { label: source } }, run.source ?? "—"),
     el("td", { class: "error-text" }, run.error || ""),
   );
 }
@@ -164,7 +169,7 @@ function foldedRow(run) {
   return el(
     "tr",
     { class: "folded", dataset: { run: run.id, folded: f.count } },
-    el("td", { colspan: 7 }, el("details", {}, el("summary", {}, line), el("ul", { class: "folded-runs" }, listed))),
+    el("td", { colspan: 8 }, el("details", {}, el("summary", {}, line), el("ul", { class: "folded-runs" }, listed))),
   );
 }
 
@@ -186,10 +191,45 @@ function renderRuns(runs) {
   );
 }
 
+// --- one card per source ------------------------------------------------------------
+
+function sourceCard(source) {
+  const value = (label, text, extra = {}) =>
+    el("div", { class: "stat", ...extra }, el("span", { class: "stat-label" }, label), el("span", { class: "stat-value" }, text ?? "—"));
+  const state = !source.enabled ? t("disabled") : !source.configured ? t("not configured") : stateLabel(source.status);
+  return el(
+    "article",
+    { class: `source-card status-${source.status}`, dataset: { source: source.source } },
+    el("h3", {}, source.name && source.name !== source.source ? `${source.name} ` : "", el("span", { class: "mono muted" }, source.source), " ", el("span", { class: "muted" }, source.kind || "")),
+    el(
+      "div",
+      { class: "stats" },
+      value(t("Status"), state, { dataset: { status: source.status || "" } }),
+      value(t("Cursor"), String(source.cursor ?? 0)),
+      value(t("Last run"), formatTime(source.last_run_at)),
+      value(t("Last success"), formatTime(source.last_success_at)),
+    ),
+    source.last_error ? el("p", { class: "error-text" }, t("Last error:"), " ", source.last_error) : el("p", { class: "muted" }, t("No error in the last run.")),
+  );
+}
+
+function renderSources(sources) {
+  if (!sources.length) {
+    showProblem(sourcesNode, t("No source yet: set ESP32_DATABASE_URL or add one in the admin."));
+  } else {
+    sourcesNode.replaceChildren(...sources.map(sourceCard));
+  }
+  const chosen = sourceSelect.value;
+  const options = sources.filter((s) => s.enabled).map((s) => el("option", { value: s.source }, s.name && s.name !== s.source ? `${s.name} (${s.source})` : s.source));
+  sourceSelect.replaceChildren(el("option", { value: "" }, t("All sources")), ...options);
+  sourceSelect.value = sources.some((s) => s.source === chosen) ? chosen : "";
+}
+
 // --- the sync channel ---------------------------------------------------------------
 
 function onSnapshot(p) {
   renderSyncSummary(summary, p);
+  renderSources(p.status?.sources || []);
   renderRuns(p.runs || []);
   const byId = new Map(); // every run listed, folded ones too (a streak's newest is both)
   for (const entry of p.runs || []) {

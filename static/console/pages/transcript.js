@@ -1,7 +1,9 @@
 // A device's transcript: the chat:<device pk> snapshot (the newest messages), chat_update
 // appended as it arrives, older pages from the REST API (GET /api/v2/devices/<pk>/history,
 // followed by its cursor), a session filter, the search of this device's messages (`q`)
-// and the export links of what is shown.
+// and the export links of what is shown. A message whose payload says `audio: true` (its
+// source has audio on, docs/audio.md) gets an audio player that loads nothing until played
+// (GET /api/v2/messages/<id>/audio, with Range requests).
 
 import { t, tf } from "../i18n.js";
 import { el, formatTime, startConsole } from "../ui.js";
@@ -12,6 +14,7 @@ const devicePk = list.dataset.devicePk; // channels name a device by its primary
 const messages = new Map(); // id -> message; snapshots and pages merge in, so nothing is lost
 const titles = new Map(); // session id -> its title (or the first words of its first user message)
 const views = new Map(); // "<session>|<q>" -> { next, started, matched }
+const players = new Map(); // message id -> its <audio> element (messages with `audio: true`)
 const olderButton = document.getElementById("load-older");
 const olderStatus = document.getElementById("older-status");
 const searchForm = document.getElementById("transcript-search");
@@ -53,7 +56,20 @@ function bubble(message) {
     { class: `message role-${role}`, dataset: { id: message.id, session: message.session_id || "" } },
     el("div", { class: "message-meta" }, el("span", { class: "who" }, who), role === "tool" && message.tool_name ? el("code", {}, message.tool_name) : null, el("time", { datetime: message.created_at }, formatTime(message.created_at))),
     el("div", { class: "message-body" }, role === "tool" ? el("pre", {}, toolText(message)) : message.content),
+    message.audio ? player(message) : null,
   );
+}
+
+// preload="none": nothing is fetched (and no lazy copy is made) until the person presses play.
+// One element per message, kept across renders: a new message never stops what is playing.
+function player(message) {
+  let audio = players.get(message.id);
+  if (!audio) {
+    const src = list.dataset.audioUrl.replace(/\/0\/audio$/, `/${encodeURIComponent(message.id)}/audio`);
+    audio = el("audio", { class: "message-audio", controls: true, preload: "none", src, "aria-label": t("Audio of this message") });
+    players.set(message.id, audio);
+  }
+  return audio;
 }
 
 function ordered() {

@@ -5,8 +5,31 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import services
-from .models import ChatMessage, ChatSession, Device, SkippedRow, SyncGap, SyncRun, SyncState
+from .. import services
+from ..models import (
+    ChatMessage,
+    ChatSession,
+    Device,
+    SkippedRow,
+    Source,
+    SyncGap,
+    SyncRun,
+    SyncState,
+)
+
+
+class SourceFilter(admin.SimpleListFilter):
+    """By source: the choices are the Source rows (no DISTINCT over millions of messages)."""
+
+    title = _("source")
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        return [(s.key, str(s)) for s in Source.objects.order_by("key")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(source=value) if value else queryset
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -24,8 +47,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Device)
 class DeviceAdmin(ReadOnlyAdmin):
-    list_display = ("mac", "alias", "board", "agent", "message_count", "last_message_at")
-    list_filter = ("board", "agent")
+    list_display = ("mac", "source", "alias", "board", "agent", "message_count", "last_message_at")
+    list_filter = (SourceFilter, "board", "agent")
     search_fields = ("mac", "alias", "board")
     list_select_related = ("agent",)
 
@@ -40,7 +63,7 @@ class ChatSessionAdmin(ReadOnlyAdmin):
         "started_at",
         "last_message_at",
     )
-    list_filter = ("agent",)
+    list_filter = (SourceFilter, "agent")
     search_fields = ("session_id", "title", "device__mac", "device__alias")
     list_select_related = ("device",)
     date_hierarchy = "last_message_at"
@@ -48,8 +71,16 @@ class ChatSessionAdmin(ReadOnlyAdmin):
 
 @admin.register(ChatMessage)
 class ChatMessageAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "device", "role", "short_content", "origin", "source_id")
-    list_filter = ("role", "origin", "agent")
+    list_display = (
+        "created_at",
+        "device",
+        "role",
+        "short_content",
+        "origin",
+        "source",
+        "source_id",
+    )
+    list_filter = (SourceFilter, "role", "origin", "agent")
     search_fields = ("content", "device__mac", "session__session_id", "tool_name", "speaker")
     list_select_related = ("device",)
     date_hierarchy = "created_at"
@@ -74,7 +105,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "rows_skipped",
         "short_error",
     )
-    list_filter = ("status", "trigger", "full")
+    list_filter = (SourceFilter, "status", "trigger", "full")
 
     @admin.display(description=_("error"))
     def short_error(self, obj):
@@ -83,7 +114,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
 @admin.register(SkippedRow)
 class SkippedRowAdmin(ReadOnlyAdmin):
-    list_display = ("source_id", "reason", "run", "recorded_at")
+    list_display = ("source", "source_id", "reason", "run", "recorded_at")
     search_fields = ("reason",)
 
 
@@ -107,7 +138,7 @@ class SyncStateAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Sync now"))
     def sync_now(self, request, queryset):
-        self._queue(request, full=False)
+        self._queue(request, queryset, full=False)
 
     @admin.action(description=_("Resync from scratch (re-read every source row)"))
     def resync_from_scratch(self, request, queryset):
@@ -121,18 +152,22 @@ class SyncStateAdmin(ReadOnlyAdmin):
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/chathistory/confirm_resync.html", context)
-        self._queue(request, full=True)
+        self._queue(request, queryset, full=True)
         return None
 
-    def _queue(self, request, *, full: bool) -> None:
-        result = services.sync_request(full=full)
-        if result["queued"]:
-            text = (
-                gettext("A full resync was queued; progress shows on the console.")
-                if full
-                else gettext("A sync was queued; progress shows on the console.")
-            )
-            self.message_user(request, text)
-        else:
-            text = gettext("Not queued: %(reason)s") % {"reason": result["reason"]}
-            self.message_user(request, text, messages.WARNING)
+    def _queue(self, request, queryset, *, full: bool) -> None:
+        """A sync of each selected state's source."""
+        for key in queryset.values_list("source", flat=True):
+            result = services.sync_request(full=full, source=key)
+            if result["queued"]:
+                text = (
+                    gettext("A full resync of %(key)s was queued; progress shows on the console.")
+                    if full
+                    else gettext("A sync of %(key)s was queued; progress shows on the console.")
+                )
+                self.message_user(request, text % {"key": key})
+            else:
+                text = gettext("Not queued (%(key)s): %(reason)s")
+                self.message_user(
+                    request, text % {"key": key, "reason": result["reason"]}, messages.WARNING
+                )

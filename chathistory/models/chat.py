@@ -9,11 +9,13 @@ their source row). See docs/chat-history.md for how the two are matched.
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from xiaozhi_hub.history import RESOLUTIONS
 
-DEFAULT_SOURCE = "esp32"
+from .audio_storage import chat_audio_storage, chat_audio_upload_to
+from .source import DEFAULT_SOURCE
 
 
 class Role(models.TextChoices):
@@ -39,7 +41,12 @@ class RunStatus(models.TextChoices):
 
 
 class Agent(models.Model):
-    agent_id = models.CharField(_("agent id"), max_length=32, unique=True)
+    # An agent is named by its source's key and its id there (two servers may share ids).
+    # db_default: the raw upserts' INSERT half (counters.py) names no source.
+    source = models.CharField(
+        _("source"), max_length=32, default=DEFAULT_SOURCE, db_default=DEFAULT_SOURCE
+    )
+    agent_id = models.CharField(_("agent id"), max_length=32)
     name = models.CharField(_("name"), max_length=255, blank=True, default="")
     # ai_agent.chat_history_conf: 0 none, 1 text, 2 text + audio.
     chat_history_conf = models.SmallIntegerField(_("chat history conf"), null=True, blank=True)
@@ -48,18 +55,25 @@ class Agent(models.Model):
     class Meta:
         verbose_name = _("agent")
         verbose_name_plural = _("agents")
+        constraints = [
+            models.UniqueConstraint(fields=["source", "agent_id"], name="agent_source_key")
+        ]
 
     def __str__(self) -> str:
         return self.name or self.agent_id
 
 
 class Device(models.Model):
+    # A device is (source, key): two servers with the same MAC are two devices.
+    # db_default: the raw upserts' INSERT half (counters.py) names no source.
+    source = models.CharField(
+        _("source"), max_length=32, default=DEFAULT_SOURCE, db_default=DEFAULT_SOURCE
+    )
     # The device's key (chathistory/devices.py): a MAC as aa:bb:cc:dd:ee:ff, or whatever
     # other identifier the source holds. Pages, URLs and channels use the primary key.
     mac = models.CharField(
         _("device identifier"),
         max_length=50,
-        unique=True,
         help_text=_("A MAC address as aa:bb:cc:dd:ee:ff, or the identifier the source holds."),
     )
     alias = models.CharField(_("alias"), max_length=255, blank=True, default="")
@@ -78,6 +92,7 @@ class Device(models.Model):
     class Meta:
         verbose_name = _("device")
         verbose_name_plural = _("devices")
+        constraints = [models.UniqueConstraint(fields=["source", "mac"], name="device_source_key")]
 
     def __str__(self) -> str:
         return f"{self.alias} ({self.mac})" if self.alias else self.mac
@@ -89,6 +104,10 @@ class ChatSession(models.Model):
     A session without a device holds the source's messages that name no device.
     """
 
+    # db_default: the raw upserts' INSERT half (counters.py) names no source.
+    source = models.CharField(
+        _("source"), max_length=32, default=DEFAULT_SOURCE, db_default=DEFAULT_SOURCE
+    )
     session_id = models.CharField(_("session id"), max_length=50, db_index=True)
     device = models.ForeignKey(
         Device, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("device")
@@ -176,14 +195,31 @@ class ChatMessage(models.Model):
 
 
 class ChatAudio(models.Model):
-    """Audio of a reported message, kept only when HUB_KEEP_AUDIO is on."""
+    """The audio of one message, in the hub's storage (chathistory/audio/, docs/audio.md).
+
+    Copied from the source (its audio mode: with every sync, or on first play), handed
+    over by the manager-api source, or reported (HUB_KEEP_AUDIO). Rows reported before
+    audio moved to the storage keep their bytes in `data`. `missing`: the source held no
+    audio for the message when asked (not asked again by the sync; a play asks again).
+    """
 
     message = models.OneToOneField(
         ChatMessage, on_delete=models.CASCADE, verbose_name=_("message"), related_name="audio"
     )
-    data = models.BinaryField(
-        _("data"),
+    source = models.CharField(_("source"), max_length=32, default=DEFAULT_SOURCE)
+    file = models.FileField(
+        _("file"),
+        storage=chat_audio_storage,
+        upload_to=chat_audio_upload_to,
+        max_length=255,
+        blank=True,
     )
+    # Only rows reported before audio went to the storage (0008_audio): new rows use `file`.
+    data = models.BinaryField(_("data"), null=True, blank=True)
+    size = models.PositiveIntegerField(_("size (bytes)"), default=0)
+    content_type = models.CharField(_("content type"), max_length=50, default="audio/wav")
+    missing = models.BooleanField(_("missing in the source"), default=False)
+    copied_at = models.DateTimeField(_("copied at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("chat audio")
