@@ -64,7 +64,7 @@ def test_an_upstream_server_is_down_only_while_a_pool_worker_reports_states():
 def test_sync_failing_counts_finished_runs_failed_in_a_row(monkeypatch):
     now = timezone.now()
     assert findings(kinds.SYNC_FAILING, {"runs": 2}, now) == {}  # no source configured
-    monkeypatch.setattr(data, "source_configured", lambda: True)
+    monkeypatch.setattr(data, "environment_configured", lambda: True)
     SyncRun.objects.create(status="success")
     for status in ("failed", "skipped", "abandoned", "in_progress"):
         SyncRun.objects.create(status=status, error="Lost connection to MySQL")
@@ -79,7 +79,7 @@ def test_sync_failing_counts_finished_runs_failed_in_a_row(monkeypatch):
 
 
 def test_sync_lag_measures_from_the_last_success(monkeypatch):
-    monkeypatch.setattr(data, "source_configured", lambda: True)
+    monkeypatch.setattr(data, "environment_configured", lambda: True)
     now = timezone.now()
     assert findings(kinds.SYNC_LAG, {"minutes": 30}, now) == {}  # never ran: nothing to say
     SyncRun.objects.create(status="failed")
@@ -92,6 +92,28 @@ def test_sync_lag_measures_from_the_last_success(monkeypatch):
     assert found.en.startswith("No successful chat-history sync for 45 min")
     assert found.since == now - timedelta(minutes=15)
     assert findings(kinds.SYNC_LAG, {"minutes": 60}, now) == {}
+
+
+def test_each_source_has_its_own_sync_alerts_and_a_refused_token_is_named():
+    from chathistory.models import Source
+
+    now = timezone.now()
+    Source.objects.create(
+        key="site-b", name="Site B", kind="manager-api", url="https://b/xiaozhi", token="tok"
+    )
+    Source.objects.create(key="lab", url="mysql://u:pw@lab/xz", enabled=False)  # off: silent
+    refused = "TokenRejected: the manager-api rejected the token: 登录已过期"
+    for _ in range(3):
+        SyncRun.objects.create(source="site-b", status="failed", error=refused)
+        SyncRun.objects.create(source="lab", status="failed", error="down")
+    found = findings(kinds.SYNC_FAILING, {"runs": 3}, now)
+    assert list(found) == ["sync:site-b"]  # the environment's source is not configured here
+    assert found["sync:site-b"].en == (
+        f"The chat-history sync of Site B failed 3 runs in a row. Last error: {refused}"
+    )
+    assert found["sync:site-b"].zh.startswith("聊天记录同步（Site B）已连续失败 3 次。")
+    lag = findings(kinds.SYNC_LAG, {"minutes": 30}, now + timedelta(minutes=31))
+    assert list(lag) == ["sync:site-b"]
 
 
 def test_ingest_rejects_over_the_window_with_enough_requests():

@@ -160,45 +160,53 @@ def _server_down(params: dict, now: datetime) -> dict[str, Finding]:
     return found
 
 
+def _sync_subject(key: str, name: str) -> tuple[str, str, str]:
+    """An alert's subject and label (English, Chinese) for one source's sync; "sync" is
+    the environment's source, as before there were several."""
+    if key == data.DEFAULT_SOURCE:
+        return "sync", "chat-history sync", "聊天记录同步"
+    return f"sync:{key}", f"chat-history sync of {name}", f"聊天记录同步（{name}）"
+
+
 def _sync_failing(params: dict, now: datetime) -> dict[str, Finding]:
-    if not data.sync_configured():
-        return {}
-    count, since, error = data.sync_failure_streak()
-    if count < params["runs"]:
-        return {}
-    error = _error(error)
-    return {
-        "sync": Finding(
-            subject="sync",
-            label="chat-history sync",
+    found = {}
+    for key, name in data.sync_sources():
+        count, since, error = data.sync_failure_streak(source=key)
+        if count < params["runs"]:
+            continue
+        error = _error(error)
+        subject, label, zh_label = _sync_subject(key, name)
+        found[subject] = Finding(
+            subject=subject,
+            label=label,
             since=since,
-            en=f"The chat-history sync failed {count} runs in a row."
+            en=f"The {label} failed {count} runs in a row."
             + (f" Last error: {error}" if error else ""),
-            zh=f"聊天记录同步已连续失败 {count} 次。" + (f"最近的错误：{error}" if error else ""),
+            zh=f"{zh_label}已连续失败 {count} 次。" + (f"最近的错误：{error}" if error else ""),
         )
-    }
+    return found
 
 
 def _sync_lag(params: dict, now: datetime) -> dict[str, Finding]:
-    if not data.sync_configured():
-        return {}
+    found = {}
     limit = timedelta(minutes=params["minutes"])
-    last_success = data.sync_last_success()
-    reference = last_success or data.sync_first_run_at()
-    if reference is None or now - reference <= limit:
-        return {}
-    lag = _minutes(now - reference)
-    if last_success is None:
-        en = f"The chat-history sync has not succeeded since it first ran, {lag} min ago."
-        zh = f"聊天记录同步自首次运行（{lag} 分钟前）以来从未成功。"
-    else:
-        en = f"No successful chat-history sync for {lag} min (last success {when(last_success)})."
-        zh = f"聊天记录同步已 {lag} 分钟没有成功（上次成功：{when(last_success)}）。"
-    return {
-        "sync": Finding(
-            subject="sync", label="chat-history sync", since=reference + limit, en=en, zh=zh
+    for key, name in data.sync_sources():
+        last_success = data.sync_last_success(source=key)
+        reference = last_success or data.sync_first_run_at(source=key)
+        if reference is None or now - reference <= limit:
+            continue
+        lag = _minutes(now - reference)
+        subject, label, zh_label = _sync_subject(key, name)
+        if last_success is None:
+            en = f"The {label} has not succeeded since it first ran, {lag} min ago."
+            zh = f"{zh_label}自首次运行（{lag} 分钟前）以来从未成功。"
+        else:
+            en = f"No successful {label} for {lag} min (last success {when(last_success)})."
+            zh = f"{zh_label}已 {lag} 分钟没有成功（上次成功：{when(last_success)}）。"
+        found[subject] = Finding(
+            subject=subject, label=label, since=reference + limit, en=en, zh=zh
         )
-    }
+    return found
 
 
 def _ingest_rejects(params: dict, now: datetime) -> dict[str, Finding]:

@@ -16,8 +16,10 @@ from django.conf import settings
 from django.db.models import Sum
 from django.utils.dateparse import parse_datetime
 
-from chathistory.models import DEFAULT_SOURCE, IngestBucket, RunStatus, SyncRun, SyncState
-from chathistory.sources.esp32 import source_configured
+from chathistory.models import DEFAULT_SOURCE, IngestBucket, RunStatus, Source, SyncRun, SyncState
+from chathistory.source_selectors import source_queryset
+from chathistory.sources.registry import environment_configured
+from chathistory.sources.registry import source_configured as source_is_configured
 from endpoints.models import Endpoint, EndpointEvent, McpServer
 from endpoints.selectors.endpoint import endpoint_status_list, live_workers
 
@@ -84,14 +86,23 @@ def server_states() -> list[ServerState]:
     ]
 
 
-def sync_configured() -> bool:
-    return source_configured()
+def sync_sources() -> list[tuple[str, str]]:
+    """(key, name) of the sources the sync copies: enabled and configured. The source of
+    ESP32_DATABASE_URL counts before its row exists (it is made on the first sync)."""
+    found = [
+        (source.key, source.name or source.key)
+        for source in source_queryset(enabled=True)
+        if source_is_configured(source)
+    ]
+    if environment_configured() and not Source.objects.filter(key=DEFAULT_SOURCE).exists():
+        found.insert(0, (DEFAULT_SOURCE, DEFAULT_SOURCE))
+    return found
 
 
-def sync_failure_streak() -> tuple[int, datetime | None, str]:
+def sync_failure_streak(*, source: str) -> tuple[int, datetime | None, str]:
     """Finished runs failed in a row, newest first: (count, start of the first, last error)."""
     count, since, error = 0, None, ""
-    finished = SyncRun.objects.filter(source=DEFAULT_SOURCE).exclude(
+    finished = SyncRun.objects.filter(source=source).exclude(
         status__in=[RunStatus.IN_PROGRESS, RunStatus.SKIPPED]
     )
     for status, started_at, run_error in finished.order_by("-started_at", "-id").values_list(
@@ -104,17 +115,13 @@ def sync_failure_streak() -> tuple[int, datetime | None, str]:
     return count, since, error
 
 
-def sync_last_success() -> datetime | None:
-    return (
-        SyncState.objects.filter(source=DEFAULT_SOURCE)
-        .values_list("last_success_at", flat=True)
-        .first()
-    )
+def sync_last_success(*, source: str) -> datetime | None:
+    return SyncState.objects.filter(source=source).values_list("last_success_at", flat=True).first()
 
 
-def sync_first_run_at() -> datetime | None:
+def sync_first_run_at(*, source: str) -> datetime | None:
     return (
-        SyncRun.objects.filter(source=DEFAULT_SOURCE)
+        SyncRun.objects.filter(source=source)
         .order_by("started_at")
         .values_list("started_at", flat=True)
         .first()
